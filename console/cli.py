@@ -1,0 +1,258 @@
+"""``qp``: the technician's console."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from console.output import show, show_object
+from console.profile import Profile
+from console.rpc import RelayClient
+from shared.cli_util import run_main
+from shared.durations import parse_duration
+from shared.errors import UsageError
+
+AGENT_COLUMNS = [
+    ("id", "ID"),
+    ("name", "Name"),
+    ("customer", "Customer"),
+    ("online", "Online"),
+    ("revoked", "Revoked"),
+    ("last_seen_at", "Last seen"),
+]
+SESSION_COLUMNS = [
+    ("id", "ID"),
+    ("agent_name", "Agent"),
+    ("technician", "Technician"),
+    ("kind", "Kind"),
+    ("state", "State"),
+    ("end_reason", "End reason"),
+    ("started_at", "Started"),
+    ("ended_at", "Ended"),
+]
+TIME_COLUMNS = [
+    ("id", "ID"),
+    ("customer", "Customer"),
+    ("agent", "Agent"),
+    ("technician", "Technician"),
+    ("started_at", "Started"),
+    ("actual_seconds", "Actual s"),
+    ("billable_minutes", "Billable min"),
+    ("hourly_rate", "Rate"),
+    ("amount", "Amount"),
+    ("status", "Status"),
+]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qp", description="Quarkpulse technician console")
+    p.add_argument("--debug", action="store_true", help="verbose logs and tracebacks")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def cmd(name: str, help_text: str, json_flag: bool = False) -> argparse.ArgumentParser:
+        parser = sub.add_parser(name, help=help_text)
+        if json_flag:
+            parser.add_argument("--json", action="store_true", help="print JSON")
+        return parser
+
+    login = cmd("login", "store the relay URL and your token")
+    login.add_argument("url")
+    login.add_argument("--token", required=True)
+    login.add_argument("--ca-file", help="extra CA certificate to trust for wss://")
+    cmd("whoami", "who the relay thinks you are", True)
+
+    customer = cmd("customer", "customers").add_subparsers(dest="action", required=True)
+    c_add = customer.add_parser("add", help="add a customer")
+    c_add.add_argument("name")
+    c_add.add_argument("--json", action="store_true")
+    customer.add_parser("list", help="list customers").add_argument("--json", action="store_true")
+
+    tech = cmd("technician", "technicians").add_subparsers(dest="action", required=True)
+    t_add = tech.add_parser("add", help="add a technician and print their token")
+    t_add.add_argument("name")
+    t_add.add_argument("--level", type=int, choices=(1, 2, 3), default=1)
+    t_add.add_argument("--role", choices=("technician", "billing", "admin"), default="technician")
+    t_add.add_argument("--customer", action="append", default=[], help="may serve (repeat)")
+    t_add.add_argument("--json", action="store_true")
+    tech.add_parser("list", help="list technicians").add_argument("--json", action="store_true")
+
+    enr = cmd("enroll-token", "agent enrollment tokens").add_subparsers(
+        dest="action", required=True
+    )
+    e_new = enr.add_parser("create", help="make a token and the enroll line for the client")
+    e_new.add_argument("--customer", required=True)
+    e_new.add_argument("--ttl", default="24h", help="lifetime, e.g. 30m, 24h, 7d")
+    e_new.add_argument("--uses", type=int, default=1)
+    e_new.add_argument("--json", action="store_true")
+    e_rev = enr.add_parser("revoke", help="revoke a token by id")
+    e_rev.add_argument("id")
+    e_rev.add_argument("--json", action="store_true")
+    enr.add_parser("list", help="list tokens").add_argument("--json", action="store_true")
+
+    cmd("agents", "agents you can reach", True)
+    agent = cmd("agent", "one agent").add_subparsers(dest="action", required=True)
+    a_rev = agent.add_parser("revoke", help="revoke an agent: it can no longer link")
+    a_rev.add_argument("agent")
+    a_rev.add_argument("--json", action="store_true")
+
+    ex = cmd("exec", "run a command on an agent")
+    ex.add_argument("agent")
+    ex.add_argument("-n", "--no-stdin", action="store_true", help="do not send stdin")
+    ex.add_argument("argv", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS…]")
+    sh = cmd("shell", "interactive shell on an agent")
+    sh.add_argument("agent")
+    cmd("sessions", "recent sessions", True)
+    cmd("time", "time entries", True)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_main(_main, _parser(), argv, quiet_logs=True)
+
+
+def _main(args: argparse.Namespace) -> int:
+    command: str = args.command
+    if command == "login":
+        return asyncio.run(_login(args))
+    profile = Profile.load()
+    if command == "exec":
+        from console.remote import run_exec
+
+        argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+        if not argv:
+            raise UsageError("give the command after --, e.g. qp exec AGENT -- uname -a")
+        return asyncio.run(run_exec(profile, args.agent, argv, stdin=not args.no_stdin))
+    if command == "shell":
+        from console.remote import run_shell
+
+        return asyncio.run(run_shell(profile, args.agent))
+    handler = HANDLERS.get((command, getattr(args, "action", None)))
+    assert handler is not None, command
+    return asyncio.run(_with_relay(profile, lambda relay: handler(relay, args)))
+
+
+async def _with_relay(profile: Profile, body: Callable[[RelayClient], Awaitable[int]]) -> int:
+    async with RelayClient(profile) as relay:
+        return await body(relay)
+
+
+async def _login(args: argparse.Namespace) -> int:
+    profile = Profile(args.url.rstrip("/"), args.token, args.ca_file)
+    async with RelayClient(profile) as relay:
+        who = await relay.call("whoami")
+    profile.save()
+    print(f"logged in to {profile.url} as {who['name']} ({who['role']})")
+    return 0
+
+
+Handler = Callable[[RelayClient, argparse.Namespace], Awaitable[int]]
+
+
+async def _whoami(relay: RelayClient, args: argparse.Namespace) -> int:
+    show_object(await relay.call("whoami"), args.json)
+    return 0
+
+
+async def _customer_add(relay: RelayClient, args: argparse.Namespace) -> int:
+    show_object(await relay.call("customer.add", name=args.name), args.json)
+    return 0
+
+
+async def _customer_list(relay: RelayClient, args: argparse.Namespace) -> int:
+    rows = await relay.call("customer.list")
+    show(rows, [("id", "ID"), ("name", "Name"), ("created_at", "Created")], args.json, "customers")
+    return 0
+
+
+async def _technician_add(relay: RelayClient, args: argparse.Namespace) -> int:
+    value: dict[str, Any] = await relay.call(
+        "technician.add", name=args.name, level=args.level, role=args.role, customers=args.customer
+    )
+    show_object(value, args.json)
+    if not args.json:
+        print("give the token to the technician; it is not shown again", file=sys.stderr)
+    return 0
+
+
+async def _technician_list(relay: RelayClient, args: argparse.Namespace) -> int:
+    cols = [
+        ("id", "ID"),
+        ("name", "Name"),
+        ("role", "Role"),
+        ("level", "Level"),
+        ("customers", "Customers"),
+    ]
+    show(await relay.call("technician.list"), cols, args.json, "technicians")
+    return 0
+
+
+async def _enroll_create(relay: RelayClient, args: argparse.Namespace) -> int:
+    value = await relay.call(
+        "enroll_token.create", customer=args.customer, ttl=parse_duration(args.ttl), uses=args.uses
+    )
+    if args.json:
+        show_object(value, True)
+    else:
+        print(
+            f"token {value['id']} for {value['customer']}: {value['uses']} use(s), "
+            f"expires {value['expires_at']}"
+        )
+        print("give the client this line:")
+        print(f"  {value['command']}")
+    return 0
+
+
+async def _enroll_revoke(relay: RelayClient, args: argparse.Namespace) -> int:
+    show_object(await relay.call("enroll_token.revoke", id=args.id), args.json)
+    return 0
+
+
+async def _enroll_list(relay: RelayClient, args: argparse.Namespace) -> int:
+    cols = [
+        ("id", "ID"),
+        ("customer", "Customer"),
+        ("uses_left", "Uses left"),
+        ("expires_at", "Expires"),
+        ("usable", "Usable"),
+    ]
+    show(await relay.call("enroll_token.list"), cols, args.json, "enrollment tokens")
+    return 0
+
+
+async def _agents(relay: RelayClient, args: argparse.Namespace) -> int:
+    show(await relay.call("agent.list"), AGENT_COLUMNS, args.json, "agents")
+    return 0
+
+
+async def _agent_revoke(relay: RelayClient, args: argparse.Namespace) -> int:
+    show_object(await relay.call("agent.revoke", agent=args.agent), args.json)
+    return 0
+
+
+async def _sessions(relay: RelayClient, args: argparse.Namespace) -> int:
+    show(await relay.call("session.list"), SESSION_COLUMNS, args.json, "sessions")
+    return 0
+
+
+async def _time(relay: RelayClient, args: argparse.Namespace) -> int:
+    show(await relay.call("time.list"), TIME_COLUMNS, args.json, "time entries")
+    return 0
+
+
+HANDLERS: dict[tuple[str, str | None], Handler] = {
+    ("whoami", None): _whoami,
+    ("customer", "add"): _customer_add,
+    ("customer", "list"): _customer_list,
+    ("technician", "add"): _technician_add,
+    ("technician", "list"): _technician_list,
+    ("enroll-token", "create"): _enroll_create,
+    ("enroll-token", "revoke"): _enroll_revoke,
+    ("enroll-token", "list"): _enroll_list,
+    ("agents", None): _agents,
+    ("agent", "revoke"): _agent_revoke,
+    ("sessions", None): _sessions,
+    ("time", None): _time,
+}

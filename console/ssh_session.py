@@ -1,0 +1,97 @@
+"""Open a relay session and connect SSH through its tunnel, end to end.
+
+The technician's key is made fresh for every session and never leaves memory; the
+relay certifies it for this session only. The agent's host certificate must be
+signed by the relay's host CA for principal = agent id, or we abort before auth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncssh
+
+from console.profile import Profile
+from console.rpc import RelayClient
+from shared.errors import AuthError, UnavailableError
+from shared.keys import generate_key, parse_certificate, parse_public_key, public_text
+from shared.transport import dial
+from shared.wstunnel import WebSocketTunnel
+
+KEEPALIVE = 30
+LOGIN_TIMEOUT = 30
+
+
+@dataclass(frozen=True)
+class Opened:
+    session_id: str
+    agent_id: str
+    agent_name: str
+
+
+def known_hosts_for(host_ca: str) -> tuple[list[Any], list[Any], list[Any]]:
+    """Trust exactly the relay's host CA: no plain keys, nothing revoked."""
+    return ([], [parse_public_key(host_ca)], [])
+
+
+async def request_session(
+    relay: RelayClient, agent: str, kind: str
+) -> tuple[dict[str, Any], asyncssh.SSHKey]:
+    key = generate_key()
+    info = await relay.call("session.open", agent=agent, kind=kind, public_key=public_text(key))
+    return info, key
+
+
+@contextlib.asynccontextmanager
+async def ssh_session(
+    profile: Profile, agent: str, kind: str
+) -> AsyncIterator[tuple[asyncssh.SSHClientConnection, Opened]]:
+    """Yield an SSH connection to ``agent`` for a new session of ``kind``."""
+    async with RelayClient(profile) as relay:
+        info, key = await request_session(relay, agent, kind)
+    cert = parse_certificate(info["certificate"])
+    ws = await dial(
+        info["tunnel_url"],
+        tunnel=True,
+        headers={"Authorization": f"Bearer {info['tunnel_token']}"},
+        ca_file=profile.ca_file,
+    )
+    try:
+        conn = await asyncssh.connect(
+            info["agent_id"],
+            tunnel=WebSocketTunnel(ws),
+            config=None,
+            username="qp",
+            known_hosts=known_hosts_for(info["host_ca"]),
+            client_keys=[(key, cert)],
+            agent_path=None,
+            password=None,
+            kbdint_auth=False,
+            gss_auth=False,
+            compression_algs=None,
+            keepalive_interval=KEEPALIVE,
+            login_timeout=LOGIN_TIMEOUT,
+            encoding=None,
+        )
+    except asyncssh.HostKeyNotVerifiable as exc:
+        await ws.close()
+        raise AuthError(
+            f"agent {info['agent_id']} presented a host key the relay's host CA did not "
+            "certify; connection aborted"
+        ) from exc
+    except asyncssh.PermissionDenied as exc:
+        await ws.close()
+        raise AuthError("the agent refused the session certificate") from exc
+    except (asyncssh.Error, OSError) as exc:
+        await ws.close()
+        raise UnavailableError(f"SSH to the agent failed: {exc}") from exc
+    opened = Opened(info["session_id"], info["agent_id"], info["agent_name"])
+    try:
+        yield conn, opened
+    finally:
+        conn.close()
+        with contextlib.suppress(Exception):
+            await conn.wait_closed()

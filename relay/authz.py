@@ -1,0 +1,43 @@
+"""Who may do what. Unknown and forbidden look the same to a caller."""
+
+from __future__ import annotations
+
+from relay.store.base import Agent, Store, Technician
+from shared.errors import AuthError, NotFoundError
+
+ROLES = ("technician", "billing", "admin")
+
+
+def require_role(tech: Technician, *roles: str) -> None:
+    """Refuse unless ``tech`` has one of ``roles``."""
+    if tech.role not in roles:
+        raise AuthError(f"this needs the {' or '.join(roles)} role")
+
+
+def sees_all_customers(tech: Technician) -> bool:
+    return tech.role in ("admin", "billing")
+
+
+def may_serve(tech: Technician, customer_id: str) -> bool:
+    """Whether ``tech`` may see and serve this customer's agents."""
+    return sees_all_customers(tech) or customer_id in tech.customer_ids
+
+
+async def visible_agents(store: Store, tech: Technician) -> list[Agent]:
+    return [a for a in await store.list_agents() if may_serve(tech, a.customer_id)]
+
+
+async def resolve_agent(store: Store, tech: Technician, ref: str) -> Agent:
+    """An agent by id, or by name when that name is unique among what ``tech`` may
+    see. Revoked, unknown and forbidden agents give the very same error."""
+    candidates = [a for a in await visible_agents(store, tech) if not a.revoked]
+    by_id = [a for a in candidates if a.id == ref]
+    if by_id:
+        return by_id[0]
+    by_name = [a for a in candidates if a.name == ref]
+    if len(by_name) == 1:
+        return by_name[0]
+    if len(by_name) > 1:
+        ids = ", ".join(a.id for a in by_name)
+        raise NotFoundError(f"agent name {ref!r} is ambiguous: use one of the ids {ids}")
+    raise NotFoundError(f"no agent {ref!r} that you can reach")

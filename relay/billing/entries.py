@@ -1,0 +1,50 @@
+"""Turn an ended session into its draft time entry (pure)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from relay.billing.rounding import RoundingRule, amount, billable_minutes
+from relay.store.base import Session, TimeEntry
+
+
+def draft_entry(
+    session: Session,
+    entry_id: str,
+    started_at: datetime,
+    ended_at: datetime,
+    actual_seconds: int,
+    hourly_rate: Decimal,
+    rule: RoundingRule,
+    created_at: datetime,
+) -> TimeEntry:
+    """The draft entry for one session, with the derivation kept in ``details``."""
+    seconds = max(0, actual_seconds)
+    minutes = billable_minutes(seconds, rule)
+    return TimeEntry(
+        id=entry_id,
+        session_ids=(session.id,),
+        customer_id=session.customer_id,
+        agent_id=session.agent_id,
+        technician_id=session.technician_id,
+        started_at=started_at,
+        ended_at=ended_at,
+        actual_seconds=seconds,
+        billable_minutes=minutes,
+        hourly_rate=hourly_rate,
+        amount=amount(minutes, hourly_rate),
+        status="draft",
+        created_at=created_at,
+        ticket=session.ticket,
+        details={
+            "rounding": {
+                "minimum_minutes": rule.minimum_minutes,
+                "increment_minutes": rule.increment_minutes,
+                "mode": rule.mode,
+                "grace_seconds": rule.grace_seconds,
+            },
+            "bytes_to_agent": session.bytes_to_agent,
+            "bytes_to_technician": session.bytes_to_technician,
+        },
+    )

@@ -1,0 +1,104 @@
+"""``qp-relay``: initialise a relay data directory and serve it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import json
+import logging
+import signal
+import ssl
+import sys
+from pathlib import Path
+
+from relay.app import Listen, Relay
+from relay.init import init_relay
+from shared.cli_util import run_main
+from shared.errors import UsageError
+
+log = logging.getLogger("qp.relay")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qp-relay", description="Quarkpulse relay")
+    parser.add_argument("--debug", action="store_true", help="verbose logs and tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    init = sub.add_parser("init", help="create a relay data directory")
+    init.add_argument("--data", required=True, type=Path)
+    init.add_argument("--public-url", default="", help="ws(s):// URL agents and technicians dial")
+    init.add_argument("--json", action="store_true")
+    srv = sub.add_parser("serve", help="run the relay")
+    srv.add_argument("--data", required=True, type=Path)
+    srv.add_argument("--listen", default="127.0.0.1:8443", help="HOST:PORT (port 0 = any)")
+    srv.add_argument("--tls-cert", type=Path)
+    srv.add_argument("--tls-key", type=Path)
+    srv.add_argument(
+        "--insecure-plain-ws",
+        action="store_true",
+        help="allow plain ws:// on a non-loopback address (behind a TLS proxy only)",
+    )
+    return parser
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise UsageError(f"--listen {text!r} should be HOST:PORT, e.g. 127.0.0.1:8443")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_main(_main, _parser(), argv)
+
+
+def _main(args: argparse.Namespace) -> int:
+    if args.command == "init":
+        result = init_relay(args.data, args.public_url)
+        if args.json:
+            print(json.dumps({"admin_token": result.admin_token, "relay_id": result.relay_id}))
+        else:
+            print(f"relay {result.relay_id} initialised in {result.data_dir}")
+            print(f"admin token (shown once): {result.admin_token}")
+            print(f"next: qp-relay serve --data {result.data_dir}")
+        return 0
+    host, port = parse_listen(args.listen)
+    tls = None
+    if args.tls_cert or args.tls_key:
+        if not (args.tls_cert and args.tls_key):
+            raise UsageError("--tls-cert and --tls-key go together")
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+    elif not _is_loopback(host):
+        if not args.insecure_plain_ws:
+            raise UsageError(
+                f"refusing plain ws:// on {host}: give --tls-cert/--tls-key, or "
+                "--insecure-plain-ws when a TLS proxy sits in front"
+            )
+        log.warning("serving plain ws:// on %s: only safe behind a TLS-terminating proxy", host)
+    return asyncio.run(_serve(args.data, Listen(host, port, tls)))
+
+
+async def _serve(data_dir: Path, listen: Listen) -> int:
+    relay = await Relay.open(data_dir)
+    url = await relay.start(listen)
+    print(f"listening on {url}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping: ending active sessions as relay_shutdown")
+    await relay.stop()
+    print("relay stopped", flush=True)
+    sys.stdout.flush()
+    return 0

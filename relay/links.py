@@ -1,0 +1,70 @@
+"""The agents currently linked to this relay node."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from shared.errors import UnavailableError
+from shared.protocol.messages import Message, encode
+
+
+@dataclass
+class AgentLink:
+    agent_id: str
+    ws: ServerConnection
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def send(self, message: Message) -> None:
+        async with self.lock:
+            await self.ws.send(encode(message))
+
+
+class AgentLinks:
+    """agent id → its live control link (at most one: a newer link replaces an older)."""
+
+    def __init__(self) -> None:
+        self._links: dict[str, AgentLink] = {}
+
+    def online(self, agent_id: str) -> bool:
+        return agent_id in self._links
+
+    async def attach(self, link: AgentLink) -> None:
+        old = self._links.get(link.agent_id)
+        self._links[link.agent_id] = link
+        if old is not None:
+            await old.ws.close(code=1000, reason="replaced by a newer link")
+
+    def detach(self, link: AgentLink) -> bool:
+        """Forget ``link`` if it is still the current one; True if it was."""
+        if self._links.get(link.agent_id) is link:
+            del self._links[link.agent_id]
+            return True
+        return False
+
+    async def send(self, agent_id: str, message: Message) -> None:
+        link = self._links.get(agent_id)
+        if link is None:
+            raise UnavailableError("the agent is offline")
+        try:
+            await link.send(message)
+        except ConnectionClosed:
+            raise UnavailableError("the agent is offline") from None
+
+    async def close_agent(self, agent_id: str, reason: str = "agent revoked") -> None:
+        link = self._links.pop(agent_id, None)
+        if link is not None:
+            with contextlib.suppress(Exception):
+                await link.ws.close(code=1008, reason=reason)
+
+    async def close_all(self, code: int = 1001, reason: str = "relay shutting down") -> None:
+        for link in list(self._links.values()):
+            with contextlib.suppress(Exception):
+                await link.ws.close(code=code, reason=reason)
+
+    def __len__(self) -> int:
+        return len(self._links)

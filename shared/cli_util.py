@@ -1,0 +1,55 @@
+"""What every command-line front end shares: logging, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+
+from shared.errors import QPError
+
+
+def setup_logging(debug: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not debug:
+        for noisy in ("asyncssh", "websockets"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def run_main(
+    body: Callable[[argparse.Namespace], int],
+    parser: argparse.ArgumentParser,
+    argv: list[str] | None,
+    quiet_logs: bool = False,
+) -> None:
+    """Parse, run ``body`` and exit: 0 on success; one line on stderr and non-zero
+    for any product error; 130 on Ctrl+C. ``--debug`` shows tracebacks."""
+    args = parser.parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
+    if quiet_logs and not debug:
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
+        logging.getLogger("asyncssh").setLevel(logging.CRITICAL)
+        logging.getLogger("websockets").setLevel(logging.CRITICAL)
+    else:
+        setup_logging(debug)
+    prog = parser.prog
+    try:
+        code = body(args)
+    except QPError as exc:
+        if debug:
+            raise
+        print(f"{prog}: {exc}", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:
+        code = 130
+    except OSError as exc:
+        if debug:
+            raise
+        print(f"{prog}: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        code = 1
+    sys.exit(code)

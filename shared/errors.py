@@ -1,0 +1,88 @@
+"""The product's exceptions.
+
+Every error the programs raise on purpose derives from :class:`QPError`, so the
+command-line front ends can print one line for it and exit non-zero::
+
+    QPError
+    ├── UsageError            the user asked for something malformed
+    ├── ConfigError           a config or data directory is missing or broken
+    ├── NotFoundError         unknown *or forbidden* (callers cannot tell them apart)
+    ├── AuthError             credentials refused
+    ├── ConflictError         the request clashes with what exists (duplicate name…)
+    ├── UnavailableError      the peer is offline, the relay is down, a timeout
+    ├── StorageError          the database refused a write
+    └── ProtocolError         a wire message broke the protocol
+        ├── LocalProtocolError    we misused the protocol (a bug on our side)
+        └── RemoteProtocolError   the peer misbehaved
+
+Third-party exceptions are translated once, at the boundary, with ``raise … from``.
+"""
+
+from __future__ import annotations
+
+
+class QPError(Exception):
+    """Root of every deliberate Quarkpulse error; ``str()`` is the one-line message."""
+
+    #: Stable machine-readable code carried in wire ``error`` messages.
+    code = "error"
+
+
+class UsageError(QPError):
+    code = "usage"
+
+
+class ConfigError(QPError):
+    code = "config"
+
+
+class NotFoundError(QPError):
+    code = "not_found"
+
+
+class AuthError(QPError):
+    code = "auth"
+
+
+class ConflictError(QPError):
+    code = "conflict"
+
+
+class UnavailableError(QPError):
+    code = "unavailable"
+
+
+class StorageError(QPError):
+    code = "storage"
+
+
+class ProtocolError(QPError):
+    code = "protocol"
+
+
+class LocalProtocolError(ProtocolError):
+    pass
+
+
+class RemoteProtocolError(ProtocolError):
+    pass
+
+
+_BY_CODE: dict[str, type[QPError]] = {
+    cls.code: cls
+    for cls in (
+        UsageError,
+        ConfigError,
+        NotFoundError,
+        AuthError,
+        ConflictError,
+        UnavailableError,
+        StorageError,
+        ProtocolError,
+    )
+}
+
+
+def error_from_code(code: str, message: str) -> QPError:
+    """Rebuild the exception a peer reported in an ``error`` message."""
+    return _BY_CODE.get(code, QPError)(message)

@@ -1,0 +1,1 @@
+"""Wire protocol and session-state tables. Pure: nothing here does I/O."""

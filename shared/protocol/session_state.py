@@ -1,0 +1,98 @@
+"""The relay's session lifecycle as data.
+
+``requested → offered → (awaiting_consent) → connecting → active → ended``.
+Every legal move is one row of :data:`TRANSITIONS`; anything else raises
+:class:`LocalProtocolError`. I/O code feeds events in and acts on the result.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from shared.errors import LocalProtocolError
+
+
+class State(StrEnum):
+    REQUESTED = "requested"
+    OFFERED = "offered"
+    AWAITING_CONSENT = "awaiting_consent"
+    CONNECTING = "connecting"
+    ACTIVE = "active"
+    ENDED = "ended"
+
+
+class Event(StrEnum):
+    OFFER = "offer"
+    ASK_CONSENT = "ask_consent"
+    ACCEPT = "accept"
+    PAIRED = "paired"
+    TECHNICIAN_LEFT = "technician_left"
+    CLIENT_LEFT = "client_left"
+    TECHNICIAN_ENDED = "technician_ended"
+    CLIENT_ENDED = "client_ended"
+    DECLINE = "decline"
+    CONSENT_TIMEOUT = "consent_timeout"
+    AGENT_OFFLINE = "agent_offline"
+    TUNNEL_TIMEOUT = "tunnel_timeout"
+    SHUTDOWN = "shutdown"
+    RECOVER = "recover"
+
+
+class EndReason(StrEnum):
+    COMPLETED = "completed"
+    CLIENT_ENDED = "client_ended"
+    TECHNICIAN_ENDED = "technician_ended"
+    DECLINED = "declined"
+    CONSENT_TIMEOUT = "consent_timeout"
+    AGENT_OFFLINE = "agent_offline"
+    TUNNEL_TIMEOUT = "tunnel_timeout"
+    RELAY_SHUTDOWN = "relay_shutdown"
+    RECOVERED = "recovered"
+
+
+OPEN_STATES = frozenset(State) - {State.ENDED}
+
+# Events that end a session from any open state, with the reason they record.
+_ENDING: dict[Event, EndReason] = {
+    Event.TECHNICIAN_ENDED: EndReason.TECHNICIAN_ENDED,
+    Event.CLIENT_ENDED: EndReason.CLIENT_ENDED,
+    Event.AGENT_OFFLINE: EndReason.AGENT_OFFLINE,
+    Event.SHUTDOWN: EndReason.RELAY_SHUTDOWN,
+    Event.RECOVER: EndReason.RECOVERED,
+}
+
+#: (state, event) -> (next state, end reason or None)
+TRANSITIONS: dict[tuple[State, Event], tuple[State, EndReason | None]] = {
+    (State.REQUESTED, Event.OFFER): (State.OFFERED, None),
+    (State.OFFERED, Event.ASK_CONSENT): (State.AWAITING_CONSENT, None),
+    (State.OFFERED, Event.ACCEPT): (State.CONNECTING, None),
+    (State.AWAITING_CONSENT, Event.ACCEPT): (State.CONNECTING, None),
+    (State.OFFERED, Event.DECLINE): (State.ENDED, EndReason.DECLINED),
+    (State.AWAITING_CONSENT, Event.DECLINE): (State.ENDED, EndReason.DECLINED),
+    (State.AWAITING_CONSENT, Event.CONSENT_TIMEOUT): (State.ENDED, EndReason.CONSENT_TIMEOUT),
+    (State.OFFERED, Event.TUNNEL_TIMEOUT): (State.ENDED, EndReason.TUNNEL_TIMEOUT),
+    (State.CONNECTING, Event.TUNNEL_TIMEOUT): (State.ENDED, EndReason.TUNNEL_TIMEOUT),
+    (State.CONNECTING, Event.PAIRED): (State.ACTIVE, None),
+    (State.ACTIVE, Event.TECHNICIAN_LEFT): (State.ENDED, EndReason.COMPLETED),
+    (State.ACTIVE, Event.CLIENT_LEFT): (State.ENDED, EndReason.COMPLETED),
+    **{
+        (state, event): (State.ENDED, reason)
+        for state in OPEN_STATES
+        for event, reason in _ENDING.items()
+    },
+}
+
+
+def next_state(state: State, event: Event) -> tuple[State, EndReason | None]:
+    """The state after ``event`` and, when it ends the session, the end reason."""
+    try:
+        return TRANSITIONS[(state, event)]
+    except KeyError:
+        raise LocalProtocolError(
+            f"event {event.value!r} is not allowed in state {state.value!r}"
+        ) from None
+
+
+def can_apply(state: State, event: Event) -> bool:
+    """Whether ``event`` is legal in ``state`` (ended sessions accept nothing)."""
+    return (state, event) in TRANSITIONS

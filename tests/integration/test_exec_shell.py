@@ -1,0 +1,101 @@
+"""Acceptance 2: qp exec and qp shell through real relay and agent processes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pty
+import select
+import time
+
+from tests.integration.conftest import Office
+from tests.procs import BIN, timeout
+
+
+def test_exec_keeps_stdout_stderr_and_status_apart(office: Office) -> None:
+    w = office.world
+    proc = w.qp(
+        "exec",
+        "acme-pc",
+        "--",
+        "sh",
+        "-c",
+        "cat; echo to-stderr >&2; exit 7",
+        home="alice",
+        input=b"from stdin\n",
+        check=False,
+    )
+    assert proc.returncode == 7
+    assert proc.stdout == b"from stdin\n"
+    assert proc.stderr == b"to-stderr\n"
+
+
+def test_exec_arguments_are_passed_verbatim(office: Office) -> None:
+    proc = office.world.qp(
+        "exec", "acme-pc", "--", "printf", "%s|", "two words", "$HOME", "it's", home="alice"
+    )
+    assert proc.stdout == b"two words|$HOME|it's|"
+
+
+def test_exec_pipes_5mb_of_random_bytes_intact(office: Office) -> None:
+    data = os.urandom(5 * 1024 * 1024)
+    proc = office.world.qp("exec", "acme-pc", "--", "cat", home="alice", input=data)
+    assert hashlib.sha256(proc.stdout).hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_exec_by_agent_id_and_time_entry_per_session(office: Office) -> None:
+    w = office.world
+    before = {e["id"] for e in w.qp_json("time", home="alice")}
+    w.qp("exec", office.acme_agent, "--", "true", home="alice")
+    entries = [e for e in w.qp_json("time", home="alice") if e["id"] not in before]
+    assert len(entries) == 1
+    entry = entries[0]
+    assert entry["customer"] == "Acme"
+    assert entry["technician"] == "alice"
+    assert entry["status"] == "draft"
+    assert entry["billable_minutes"] == 15  # the default minimum
+    assert entry["amount"] == "22.50"
+    assert entry["actual_seconds"] >= 1
+    sessions = {s["id"]: s for s in w.qp_json("sessions", home="alice")}
+    (sid,) = entry["session_ids"]
+    assert sessions[sid]["state"] == "ended"
+    assert sessions[sid]["end_reason"] == "completed"
+    assert sessions[sid]["agent"] == office.acme_agent
+
+
+def _drive_pty(argv: list[str], env: dict[str, str], lines: list[bytes]) -> tuple[bytes, int]:
+    pid, fd = pty.fork()
+    if pid == 0:  # child: becomes qp with the PTY as its terminal
+        os.execve(argv[0], argv, env)
+    out = b""
+    sent = 0
+    deadline = time.monotonic() + timeout(30)
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+        # Type the next line once the remote shell has echoed the previous one.
+        if sent < len(lines) and (sent == 0 or lines[sent - 1].strip() in out):
+            os.write(fd, lines[sent])
+            sent += 1
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return out, os.waitstatus_to_exitcode(status)
+
+
+def test_shell_has_a_pty_and_propagates_exit_status(office: Office) -> None:
+    env = office.world.env("alice")
+    env["PS1"] = "$ "
+    out, code = _drive_pty(
+        [str(BIN / "qp"), "shell", "acme-pc"], env, [b"tty\n", b"stty size\n", b"exit 3\n"]
+    )
+    assert b"/dev/pts/" in out, out
+    assert b"24 80" in out, out  # no local size known: the 80x24 default reached the PTY
+    assert code == 3, out
