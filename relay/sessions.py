@@ -23,7 +23,7 @@ from relay.billing.rounding import RoundingRule
 from relay.ids import new_id, new_token, same_secret, token_hash
 from relay.pump import pump
 from relay.settings import Settings
-from relay.store.base import Session, SessionClose, Store, TimeEntry
+from relay.store.base import Session, SessionBeat, SessionClose, Store, TimeEntry
 from shared.clock import Clock
 from shared.errors import UnavailableError
 from shared.protocol.session_state import EndReason, Event, State, next_state
@@ -304,16 +304,12 @@ class SessionManager:
         """Persist last-seen time and counters of every active session."""
         now = self.clock.now()
         beats = [
-            SessionClose(
+            SessionBeat(
                 session_id=live.row.id,
-                state=live.state.value,
-                end_reason="",
-                ended_at=now,
                 last_seen_at=now,
                 bytes_to_agent=live.bytes_to_agent,
                 bytes_to_technician=live.bytes_to_technician,
                 active_minutes=len(live.minutes),
-                entry=None,
             )
             for live in self.live.values()
             if live.state is State.ACTIVE

@@ -31,7 +31,6 @@ class Limits:
     ping_timeout: int = 20
     cert_minutes: int = 10  # validity of a per-session SSH user certificate
     host_cert_days: int = 365  # validity of an agent's host certificate
-    max_session_hours: int = 12  # an active session is ended after this long
     allowed_origins: tuple[str, ...] = ()  # browser origins allowed on /v1/console
 
 
@@ -72,7 +71,6 @@ ping_interval = 20
 ping_timeout = 20
 cert_minutes = 10
 host_cert_days = 365
-max_session_hours = 12
 allowed_origins = []
 
 [billing]

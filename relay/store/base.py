@@ -100,6 +100,18 @@ class TimeEntry:
 
 
 @dataclass(frozen=True)
+class SessionBeat:
+    """A heartbeat of an active session: what the relay has seen so far.
+    ``last_seen_at=None`` keeps the stored value."""
+
+    session_id: str
+    last_seen_at: datetime | None
+    bytes_to_agent: int
+    bytes_to_technician: int
+    active_minutes: int
+
+
+@dataclass(frozen=True)
 class SessionClose:
     """Everything written when a session ends, in one transaction."""
 
@@ -230,9 +242,9 @@ class Store(ABC):
         False if the session is unknown or already ended."""
 
     @abstractmethod
-    async def heartbeat_sessions(self, beats: list[SessionClose]) -> None:
+    async def heartbeat_sessions(self, beats: list[SessionBeat]) -> None:
         """Persist ``last_seen_at``, byte counters and active minutes of open
-        sessions (``entry``, ``state``, ``end_reason`` and ``ended_at`` are ignored)."""
+        sessions in one transaction; beats for ended or unknown sessions are skipped."""
 
     @abstractmethod
     async def close_session(self, close: SessionClose) -> bool:

@@ -44,6 +44,7 @@ from relay.store.base import (
     Customer,
     EnrollToken,
     Session,
+    SessionBeat,
     SessionClose,
     Store,
     Technician,
@@ -506,7 +507,7 @@ class SQLiteStore(Store):
         )
         return changed > 0
 
-    async def heartbeat_sessions(self, beats: list[SessionClose]) -> None:
+    async def heartbeat_sessions(self, beats: list[SessionBeat]) -> None:
         """As in :class:`Store`; a beat whose ``last_seen_at`` is None keeps the stored
         value, and beats for ended or unknown sessions are skipped."""
         if not beats:

@@ -19,6 +19,7 @@ from relay.store.base import (
     Customer,
     EnrollToken,
     Session,
+    SessionBeat,
     SessionClose,
     Store,
     Technician,
@@ -136,18 +137,14 @@ def closing(
 
 def beat(
     session_id: str, last_seen_at: datetime | None, to_agent: int, to_tech: int, minutes: int
-) -> SessionClose:
-    """A heartbeat: only last_seen_at, the byte counters and active minutes count."""
-    return SessionClose(
+) -> SessionBeat:
+    """A heartbeat of an active session."""
+    return SessionBeat(
         session_id=session_id,
-        state="active",
-        end_reason="",
-        ended_at=at(999),
         last_seen_at=last_seen_at,
         bytes_to_agent=to_agent,
         bytes_to_technician=to_tech,
         active_minutes=minutes,
-        entry=None,
     )
 
 

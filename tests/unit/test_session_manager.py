@@ -1,0 +1,149 @@
+"""The relay's session manager with a fake clock and a real SQLite file: timing,
+idempotent ends, heartbeats, crash recovery and tunnel tokens. No sockets."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from relay.sessions import SessionManager
+from relay.settings import Settings
+from relay.store.base import Agent, Customer, Store, Technician
+from relay.store.sqlite import SQLiteStore
+from shared.clock import FakeClock
+from shared.protocol.session_state import Event, State
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    s = SQLiteStore(str(tmp_path / "relay.db"))
+    await s.open()
+    clock = FakeClock()
+    await s.add_customer(Customer("cus-1", "Acme", clock.now()))
+    await s.add_technician(
+        Technician("tec-1", "alice", 2, "technician", ("cus-1",), clock.now()), "h"
+    )
+    await s.add_agent(Agent("agt-1", "pc", "cus-1", "ssh-ed25519 A", "ssh-ed25519 B", clock.now()))
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+def manager(store: Store, clock: FakeClock, node: str = "rly-1") -> SessionManager:
+    return SessionManager(store, clock, Settings(), node)
+
+
+async def activate(m: SessionManager) -> str:
+    live, _ = await m.create("agt-1", "tec-1", "cus-1", "exec")
+    await m.advance(live, Event.OFFER)
+    await m.advance(live, Event.ACCEPT)
+    await m.advance(live, Event.PAIRED)
+    return live.row.id
+
+
+async def test_the_row_exists_before_the_offer(store: Store) -> None:
+    m = manager(store, FakeClock())
+    live, tokens = await m.create("agt-1", "tec-1", "cus-1", "shell")
+    row = await store.get_session(live.row.id)
+    assert row is not None and row.state == "requested"
+    assert set(tokens) == {"agent", "technician"} and tokens["agent"] != tokens["technician"]
+
+
+async def test_active_time_becomes_one_draft_entry(store: Store) -> None:
+    clock = FakeClock()
+    m = manager(store, clock)
+    sid = await activate(m)
+    clock.advance(1000)  # 16 min 40 s → 20 billable minutes at the default 90.00/h
+    live = m.live[sid]
+    assert await m.end(live, Event.TECHNICIAN_LEFT)
+    assert not await m.end(live, Event.CLIENT_LEFT)  # duplicate end: no-op
+    (entry,) = await store.list_time_entries()
+    assert entry.session_ids == (sid,)
+    assert entry.actual_seconds == 1000
+    assert entry.billable_minutes == 20
+    assert entry.amount == Decimal("30.00")
+    assert entry.ended_at - entry.started_at == timedelta(seconds=1000)
+    row = await store.get_session(sid)
+    assert row is not None and (row.state, row.end_reason) == ("ended", "completed")
+    assert sid not in m.live
+
+
+async def test_a_session_that_never_paired_bills_nothing(store: Store) -> None:
+    m = manager(store, FakeClock())
+    live, _ = await m.create("agt-1", "tec-1", "cus-1", "exec")
+    await m.advance(live, Event.OFFER)
+    await m.end(live, Event.DECLINE)
+    assert await store.list_time_entries() == []
+    row = await store.get_session(live.row.id)
+    assert row is not None and row.end_reason == "declined"
+
+
+async def test_crash_recovery_closes_at_the_last_heartbeat(store: Store) -> None:
+    clock = FakeClock()
+    m = manager(store, clock)
+    sid = await activate(m)
+    started = clock.now()
+    clock.advance(600)
+    assert await m.heartbeat_once() == 1
+    clock.advance(25)  # seen by nobody: the relay "crashes" here
+    # A new process on the same node, an hour later.
+    clock.advance(3600)
+    fresh = manager(store, clock)
+    assert await fresh.recover() == 1
+    assert await fresh.recover() == 0  # exactly once
+    row = await store.get_session(sid)
+    assert row is not None and row.end_reason == "recovered"
+    assert row.ended_at == started + timedelta(seconds=600)
+    (entry,) = await store.list_time_entries()
+    assert entry.actual_seconds == 600
+
+
+async def test_recovery_leaves_other_nodes_alone(store: Store) -> None:
+    clock = FakeClock()
+    await activate(manager(store, clock, node="rly-other"))
+    assert await manager(store, clock, node="rly-1").recover() == 0
+
+
+async def test_shutdown_ends_everything_as_relay_shutdown(store: Store) -> None:
+    clock = FakeClock()
+    m = manager(store, clock)
+    sids = [await activate(m), await activate(m)]
+    clock.advance(90)
+    await m.shutdown()
+    for sid in sids:
+        row = await store.get_session(sid)
+        assert row is not None and row.end_reason == "relay_shutdown"
+    assert len(await store.list_time_entries()) == 2
+
+
+async def test_tunnel_tokens_are_single_use_and_expire(store: Store) -> None:
+    clock = FakeClock()
+    m = manager(store, clock)
+    live, tokens = await m.create("agt-1", "tec-1", "cus-1", "exec")
+    sid = live.row.id
+    assert m.claim_token(sid, tokens["agent"]) is None  # not offered yet
+    await m.advance(live, Event.OFFER)
+    assert m.claim_token(sid, "qpx_forged") is None
+    assert m.claim_token("ses-other", tokens["agent"]) is None
+    assert m.claim_token(sid, tokens["agent"]) == "agent"
+    assert m.claim_token(sid, tokens["agent"]) is None  # used
+    clock.advance(61)
+    assert m.claim_token(sid, tokens["technician"]) is None  # expired
+    await m.end(live, Event.SHUTDOWN)
+
+
+async def test_offers_are_answered_only_by_their_agent(store: Store) -> None:
+    m = manager(store, FakeClock())
+    live, _ = await m.create("agt-1", "tec-1", "cus-1", "exec")
+    await m.advance(live, Event.OFFER)
+    m.resolve_offer("agt-intruder", live.row.id, None)
+    assert not live.accepted.done()
+    m.resolve_offer("agt-1", live.row.id, None)
+    await m.wait_accept(live)
+    assert live.state is State.CONNECTING
+    await m.end(live, Event.SHUTDOWN)
