@@ -34,8 +34,9 @@ from relay.sessions import SessionManager, Tap
 from relay.settings import Settings, load_settings
 from relay.store import open_store
 from relay.store.base import Agent, Store, Technician
+from relay.throttle import AuthThrottle
 from shared.clock import Clock, SystemClock
-from shared.errors import AuthError, QPError, RemoteProtocolError
+from shared.errors import AuthError, QPError, RemoteProtocolError, UnavailableError
 from shared.keys import (
     certificate_text,
     parse_public_key,
@@ -96,6 +97,7 @@ class Relay:
         self.sessions.notify_agent = self._notify_agent
         self.public_url = settings.public_url.rstrip("/")
         self._preauth = 0
+        self.throttle = AuthThrottle(clock, settings.limits.auth_failures_per_minute)
         self._server: Server | None = None
         self._background: list[asyncio.Task[None]] = []
 
@@ -234,6 +236,12 @@ class Relay:
         if self._preauth >= self.settings.limits.max_preauth:
             await ws.close(code=TRY_AGAIN, reason="busy, retry later")
             return None
+        if self.throttle.blocked(_peer(ws)):
+            await self.store.audit(
+                self.clock.now(), "auth_throttled", "anonymous", "", peer=_peer(ws)
+            )
+            await self._refuse(ws, UnavailableError("too many failed attempts; retry in a minute"))
+            return None
         self._preauth += 1
         try:
             return await asyncio.wait_for(
@@ -260,6 +268,7 @@ class Relay:
                 raise AuthError("authentication failed")
             verify_challenge(agent.identity_key, first.body["signature"], nonce, self.relay_id)
         except AuthError:
+            self.throttle.failed(_peer(ws))
             await self.store.audit(
                 self.clock.now(),
                 "agent_auth_refused",
@@ -300,6 +309,7 @@ class Relay:
         verify_challenge(public_text(identity), body["signature"], nonce, self.relay_id)
         token = await self.store.consume_enroll_token(token_hash(body["token"]), now)
         if token is None:
+            self.throttle.failed(_peer(ws))
             await self.store.audit(now, "enroll_refused", "anonymous", "", peer=_peer(ws))
             await self._refuse(ws, AuthError("enrollment token is invalid, expired or used up"))
             return
@@ -364,6 +374,7 @@ class Relay:
             raise RemoteProtocolError("expected login")
         tech = await self.store.technician_by_token(token_hash(first.body["token"]))
         if tech is None:
+            self.throttle.failed(_peer(ws))
             await self.store.audit(
                 self.clock.now(), "login_refused", "anonymous", "", peer=_peer(ws)
             )

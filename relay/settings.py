@@ -27,6 +27,7 @@ class Limits:
     auth_timeout: int = 10  # seconds from connect to a valid auth/login message
     open_timeout: int = 10  # seconds for a WebSocket handshake
     max_preauth: int = 512  # connections allowed between handshake and auth
+    auth_failures_per_minute: int = 20  # per peer address, then refused until they age out
     ping_interval: int = 20  # WebSocket keepalive
     ping_timeout: int = 20
     cert_minutes: int = 10  # validity of a per-session SSH user certificate
@@ -67,6 +68,7 @@ offer_timeout = 30
 auth_timeout = 10
 open_timeout = 10
 max_preauth = 512
+auth_failures_per_minute = 20
 ping_interval = 20
 ping_timeout = 20
 cert_minutes = 10
@@ -132,6 +134,12 @@ def validate(settings: Settings) -> None:
         raise ConfigError("billing.rounding must be up, nearest or down")
     if bill.increment_minutes <= 0 or bill.minimum_minutes < 0 or bill.hourly_rate < 0:
         raise ConfigError("billing figures must be positive")
-    for name in ("control_max_size", "tunnel_max_size", "cert_minutes", "max_preauth"):
+    for name in (
+        "control_max_size",
+        "tunnel_max_size",
+        "cert_minutes",
+        "max_preauth",
+        "auth_failures_per_minute",
+    ):
         if getattr(lim, name) <= 0:
             raise ConfigError(f"limits.{name} must be positive")
