@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def _main(args: argparse.Namespace) -> int:
         "name": config.get("name"),
         "relay_url": config["relay_url"],
         "data": str(files.root),
-        "online": bool(status.get("online")),
+        "online": bool(status.get("online")) and _alive(status.get("pid")),
         "since": status.get("since"),
     }
     if args.json:
@@ -63,6 +64,19 @@ def _main(args: argparse.Namespace) -> int:
         for key, value in info.items():
             print(f"{key:10} {value}")
     return 0
+
+
+def _alive(pid: object) -> bool:
+    """Whether the ``qp-agent run`` that wrote the status file is still running."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by another user (a service)
+    return True
 
 
 async def _run(files: AgentFiles) -> int:

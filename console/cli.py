@@ -36,7 +36,7 @@ SESSION_COLUMNS = [
 TIME_COLUMNS = [
     ("id", "ID"),
     ("customer", "Customer"),
-    ("agent", "Agent"),
+    ("agent_name", "Agent"),
     ("technician", "Technician"),
     ("started_at", "Started"),
     ("actual_seconds", "Actual s"),

@@ -117,7 +117,7 @@ def _raw_terminal(fd: int) -> Iterator[None]:
         yield None
         return
     saved = termios.tcgetattr(fd)
-    tty.setraw(fd)
+    tty.setraw(fd, termios.TCSANOW)  # keep typeahead (TCSAFLUSH would drop it)
     try:
         yield None
     finally:

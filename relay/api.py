@@ -213,7 +213,13 @@ async def session_open(relay: Relay, tech: Technician, params: Params) -> Any:
     """Create a session, offer it to the agent, and hand the technician what it
     needs to dial the tunnel: token, per-session certificate, host CA."""
     require_role(tech, "admin", "technician")
-    agent = await resolve_agent(relay.store, tech, _str(params, "agent"))
+    ref = _str(params, "agent")
+    try:
+        agent = await resolve_agent(relay.store, tech, ref)
+    except NotFoundError:
+        # Unknown or forbidden: the caller cannot tell, the audit log can.
+        await relay.store.audit(relay.clock.now(), "session_refused", tech.id, ref[:64])
+        raise
     kind = _str(params, "kind")
     if kind not in SESSION_KINDS:
         raise UsageError(f"kind must be one of {', '.join(SESSION_KINDS)}")
@@ -303,8 +309,8 @@ def entry_json(
         "id": e.id,
         "session_ids": list(e.session_ids),
         "customer": customers.get(e.customer_id, e.customer_id),
-        "agent": agents.get(e.agent_id, e.agent_id),
-        "agent_id": e.agent_id,
+        "agent": e.agent_id,
+        "agent_name": agents.get(e.agent_id, e.agent_id),
         "technician": techs.get(e.technician_id, e.technician_id),
         "service_type": e.service_type,
         "started_at": iso(e.started_at),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import pty
 import select
+import struct
+import termios
 import time
 
 from tests.integration.conftest import Office
@@ -99,3 +102,31 @@ def test_shell_has_a_pty_and_propagates_exit_status(office: Office) -> None:
     assert b"/dev/pts/" in out, out
     assert b"24 80" in out, out  # no local size known: the 80x24 default reached the PTY
     assert code == 3, out
+
+
+def test_shell_follows_a_local_window_resize(office: Office) -> None:
+    env = office.world.env("alice")
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(str(BIN / "qp"), [str(BIN / "qp"), "shell", "acme-pc"], env)
+    out = bytearray()
+
+    def read_until(marker: bytes) -> None:
+        deadline = time.monotonic() + timeout(30)
+        while marker not in out:
+            assert time.monotonic() < deadline, bytes(out)
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                out.extend(os.read(fd, 65536))
+
+    os.write(fd, b"echo ready-$((6*7))\n")
+    read_until(b"ready-42")
+    # Resizing our terminal sends qp a SIGWINCH; it must tell the agent's PTY.
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 132, 0, 0))
+    os.write(fd, b"echo synced-$((6*7))\n")  # a round trip after the signal
+    read_until(b"synced-42")
+    os.write(fd, b"stty size; exit\n")
+    read_until(b"50 132")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0
