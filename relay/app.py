@@ -63,6 +63,7 @@ MAX_AGENT_NAME = 64
 # Close codes
 PROTOCOL_ERROR = 1002
 POLICY = 1008
+INTERNAL = 1011
 TRY_AGAIN = 1013
 
 
@@ -227,6 +228,15 @@ class Relay:
             await ws.close(code=PROTOCOL_ERROR, reason=f"protocol error: {exc}"[:120])
         except (ConnectionClosed, TimeoutError):
             pass
+        except AuthError as exc:
+            self.throttle.failed(_peer(ws))
+            await self._refuse(ws, exc)
+        except QPError as exc:  # e.g. the database refused a write: tell, don't crash
+            log.error("%s link from %s failed: %s", path, _peer(ws), exc)
+            await self._refuse(ws, exc, code=INTERNAL)
+        except Exception:
+            log.exception("internal error on %s link from %s", path, _peer(ws))
+            await ws.close(code=INTERNAL, reason="internal relay error")
 
     async def _recv(self, ws: ServerConnection, allowed: frozenset[str]) -> Message:
         return decode(await ws.recv(), allowed, self.settings.limits.control_max_size)
@@ -345,10 +355,10 @@ class Relay:
         )
         await ws.close()
 
-    async def _refuse(self, ws: ServerConnection, exc: QPError) -> None:
+    async def _refuse(self, ws: ServerConnection, exc: QPError, code: int = POLICY) -> None:
         with contextlib.suppress(ConnectionClosed):
             await ws.send(encode(error_message(exc.code, str(exc))))
-        await ws.close(code=POLICY, reason=str(exc)[:120])
+        await ws.close(code=code, reason=str(exc)[:120])
 
     async def _notify_agent(self, agent_id: str, session_id: str, reason: str) -> None:
         if self.links.online(agent_id):
