@@ -51,6 +51,18 @@ class AgentFiles:
         return self.root / "agent.json"
 
     @property
+    def audit_log(self) -> Path:
+        return self.root / "audit.log"
+
+    @property
+    def control_socket(self) -> Path:
+        return self.root / "control.sock"
+
+    @property
+    def recordings(self) -> Path:
+        return self.root / "recordings"
+
+    @property
     def status(self) -> Path:
         return self.root / "status.json"
 

@@ -1,4 +1,9 @@
-"""``qp-agent run``: keep the control link to the relay and serve offered sessions."""
+"""``qp-agent run``: keep the control link to the relay and serve offered sessions.
+
+The client stays in control: attended sessions wait for the local user's consent,
+``qp-agent sessions`` lists who is connected, ``qp-agent end`` ends a session at
+once (the relay records ``client_ended``).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,17 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from agent.audit import AgentAudit
+from agent.consent import APPROVED, TIMEOUT, ConsentBroker, ConsentRequest
+from agent.control import serve_control
 from agent.files import AgentFiles, Identity
+from agent.processes import SessionContext
 from agent.sshserver import open_tunnel, serve_session
 from shared.backoff import full_jitter
 from shared.clock import SystemClock, iso
@@ -25,6 +36,32 @@ BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
 #: A link that stayed up this long resets the backoff.
 STABLE_AFTER = 60.0
+#: How long ``qp-agent end`` waits for the relay to confirm before ending locally.
+END_ACK_TIMEOUT = 5.0
+
+Send = Callable[[Message], Awaitable[None]]
+
+
+@dataclass
+class LocalSession:
+    session_id: str
+    technician: str
+    kind: str
+    request: str
+    since: str
+    state: str  # waiting_for_consent | connecting | active
+    task: asyncio.Task[None] | None = None
+    ended: asyncio.Event | None = None
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "session": self.session_id,
+            "technician": self.technician,
+            "kind": self.kind,
+            "request": self.request,
+            "since": self.since,
+            "state": self.state,
+        }
 
 
 class AgentRunner:
@@ -33,35 +70,51 @@ class AgentRunner:
     def __init__(
         self,
         files: AgentFiles,
-        on_online: Callable[[str], None] | None = None,
+        consent: ConsentBroker | None = None,
+        ident: Identity | None = None,
     ) -> None:
         self.files = files
-        self.ident = Identity.load(files)
-        self.sessions: dict[str, asyncio.Task[None]] = {}
-        self.on_online = on_online
+        self.ident = ident or Identity.load(files)
+        self.sessions: dict[str, LocalSession] = {}
+        self.consent = consent or ConsentBroker()
+        self.audit = AgentAudit(files.audit_log)
         self._clock = SystemClock()
+        self._send: Send | None = None
+        self.online = asyncio.Event()
 
+    # -- the link ------------------------------------------------------------------
     async def run_forever(self, stop: asyncio.Event) -> None:
+        control = await serve_control(self.files.control_socket, self.control)
         attempt = 0
-        while not stop.is_set():
-            started = self._clock.monotonic()
-            try:
-                await self._link_once(stop)
-            except AuthError as exc:
-                log.error("relay refused this agent: %s (revoked? enroll again)", exc)
-                attempt = max(attempt, 8)
-            except (QPError, OSError, ConnectionClosed, InvalidHandshake, TimeoutError) as exc:
-                log.warning("link to relay lost: %s", exc)
-            self._status(online=False)
-            if self._clock.monotonic() - started > STABLE_AFTER:
-                attempt = 0
-            delay = full_jitter(attempt, BACKOFF_BASE, BACKOFF_CAP)
-            attempt += 1
-            log.info("reconnecting in %.1fs", delay)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-        for task in self.sessions.values():
-            task.cancel()
+        try:
+            while not stop.is_set():
+                started = self._clock.monotonic()
+                try:
+                    await self._link_once(stop)
+                except AuthError as exc:
+                    log.error("relay refused this agent: %s (revoked? enroll again)", exc)
+                    attempt = max(attempt, 8)
+                except (QPError, OSError, ConnectionClosed, InvalidHandshake, TimeoutError) as exc:
+                    log.warning("link to relay lost: %s", exc)
+                self._send = None
+                self.online.clear()
+                self._status(online=False)
+                if stop.is_set():
+                    break
+                if self._clock.monotonic() - started > STABLE_AFTER:
+                    attempt = 0
+                delay = full_jitter(attempt, BACKOFF_BASE, BACKOFF_CAP)
+                attempt += 1
+                log.info("reconnecting in %.1fs", delay)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+        finally:
+            control.close()
+            for session in list(self.sessions.values()):
+                if session.task is not None:
+                    session.task.cancel()
+            with contextlib.suppress(OSError):
+                self.files.control_socket.unlink()
 
     async def _link_once(self, stop: asyncio.Event) -> None:
         ident = self.ident
@@ -70,20 +123,23 @@ class AgentRunner:
             challenge = decode(await ws.recv(), RELAY_TO_AGENT)
             if challenge.type != "challenge":
                 raise RemoteProtocolError("the relay did not start with a challenge")
-            signature = sign_challenge(
-                ident.identity_key, challenge.body["nonce"], challenge.body["relay_id"]
-            )
-            auth = Message("auth", {"agent_id": ident.agent_id, "signature": signature})
-            await ws.send(encode(auth))
+            await ws.send(encode(self.hello(challenge)))
             welcome = decode(await ws.recv(), RELAY_TO_AGENT)
             if welcome.type == "error":
                 raise error_from_code(welcome.body["code"], welcome.body["message"])
-            if welcome.type != "welcome":
+            if welcome.type not in ("welcome", "enrolled"):
                 raise RemoteProtocolError(f"expected welcome, got {welcome.type}")
+            self.welcomed(welcome)
+            lock = asyncio.Lock()
+
+            async def send(message: Message) -> None:
+                async with lock:
+                    await ws.send(encode(message))
+
+            self._send = send
             log.info("connected to relay as %s", ident.agent_id)
             self._status(online=True)
-            if self.on_online:
-                self.on_online(ident.agent_id)
+            self.online.set()
             stopper = asyncio.create_task(stop.wait())
             try:
                 while True:
@@ -94,24 +150,45 @@ class AgentRunner:
                     if stopper in done:
                         receiver.cancel()
                         return
-                    msg = decode(receiver.result(), RELAY_TO_AGENT)
-                    await self._handle(ws_send=ws.send, msg=msg)
+                    await self._handle(decode(receiver.result(), RELAY_TO_AGENT), send)
             finally:
                 stopper.cancel()
 
-    async def _handle(self, ws_send: Callable[[str], object], msg: Message) -> None:
-        send = ws_send
+    def hello(self, challenge: Message) -> Message:
+        """The first message after the relay's challenge (overridden for support mode)."""
+        signature = sign_challenge(
+            self.ident.identity_key, challenge.body["nonce"], challenge.body["relay_id"]
+        )
+        return Message("auth", {"agent_id": self.ident.agent_id, "signature": signature})
+
+    def welcomed(self, welcome: Message) -> None:
+        """Hook for support mode, which learns its identity from the welcome."""
+
+    async def _handle(self, msg: Message, send: Send) -> None:
         if msg.type == "session_offer":
             sid = msg.body["session_id"]
             if sid in self.sessions:
                 return
-            task = asyncio.create_task(self._serve(msg, send))
-            self.sessions[sid] = task
-            task.add_done_callback(self._forget(sid))
+            session = LocalSession(
+                sid,
+                msg.body["technician"][:120],
+                msg.body["kind"][:20],
+                str(msg.body.get("request") or "")[:200],
+                iso(self._clock.now()) or "",
+                "connecting",
+                ended=asyncio.Event(),
+            )
+            self.sessions[sid] = session
+            session.task = asyncio.create_task(self._serve(session, msg.body, send))
+            session.task.add_done_callback(self._forget(sid))
         elif msg.type == "session_end":
-            running = self.sessions.get(msg.body["session_id"])
-            if running is not None:
-                running.cancel()
+            ending = self.sessions.get(msg.body["session_id"])
+            if ending is not None:
+                self.consent.cancel(ending.session_id)
+                if ending.ended is not None:
+                    ending.ended.set()
+                if ending.task is not None:
+                    ending.task.cancel()
         elif msg.type == "error":
             log.warning("relay: %s", msg.body["message"])
 
@@ -121,24 +198,112 @@ class AgentRunner:
 
         return forget
 
-    async def _serve(self, offer: Message, send: Callable[[str], object]) -> None:
-        body = offer.body
-        sid = body["session_id"]
-        log.info("session %s offered: %s by %s", sid, body["kind"], body["technician"][:80])
+    async def _serve(self, session: LocalSession, offer: dict[str, Any], send: Send) -> None:
+        sid = session.session_id
+        policy = offer.get("policy") if isinstance(offer.get("policy"), dict) else {}
+        assert isinstance(policy, dict)
+        log.info("session %s offered: %s by %s", sid, session.kind, session.technician)
+        self.audit.record("offer", sid, technician=session.technician, kind=session.kind)
         try:
-            ws = await open_tunnel(self.ident, body["tunnel_url"], body["tunnel_token"])
-            await send(encode(Message("session_accept", {"session_id": sid})))  # type: ignore[misc]
-            await serve_session(self.ident, sid, ws)
+            if policy.get("consent") == "attended" or self.always_attended():
+                if not await self._ask_consent(session, send):
+                    return
+            ws = await open_tunnel(self.ident, offer["tunnel_url"], offer["tunnel_token"])
+            await send(Message("session_accept", {"session_id": sid}))
+            session.state = "active"
+            ctx = SessionContext(
+                sid,
+                session.technician,
+                self.audit,
+                recordings=self.files.recordings,
+                record_input=bool(policy.get("record_input", False)),
+            )
+            await serve_session(self.ident, sid, ws, ctx, policy)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.warning("session %s failed: %s", sid, exc)
             with contextlib.suppress(Exception):
-                await send(  # type: ignore[misc]
-                    encode(
-                        Message("session_decline", {"session_id": sid, "reason": str(exc)[:200]})
-                    )
+                await send(
+                    Message("session_decline", {"session_id": sid, "reason": str(exc)[:200]})
                 )
+        finally:
+            self.audit.record("session_closed", sid)
+
+    def always_attended(self) -> bool:
+        """Support mode is attended by construction."""
+        return False
+
+    async def _ask_consent(self, session: LocalSession, send: Send) -> bool:
+        sid = session.session_id
+        session.state = "waiting_for_consent"
+        await send(Message("session_consent_pending", {"session_id": sid}))
+        request = ConsentRequest(sid, session.technician, session.kind, session.request)
+        outcome = await self.consent.ask(request)
+        self.audit.record("consent", sid, technician=session.technician, outcome=outcome)
+        log.info("session %s: consent %s", sid, outcome)
+        if outcome == APPROVED:
+            session.state = "connecting"
+            return True
+        reason = "consent_timeout" if outcome == TIMEOUT else "declined by the client"
+        await send(Message("session_decline", {"session_id": sid, "reason": reason}))
+        return False
+
+    # -- the client's control -----------------------------------------------------
+    async def end_session(self, session_id: str) -> bool:
+        """End a session now. The relay is told first so it records ``client_ended``
+        and closes the entry at this moment; without a relay we end it locally."""
+        session = self.sessions.get(session_id)
+        if session is None:
+            return False
+        self.audit.record("client_end", session_id)
+        if self._send is not None and session.ended is not None:
+            with contextlib.suppress(Exception):
+                await self._send(
+                    Message("session_ended", {"session_id": session_id, "reason": "client_ended"})
+                )
+                await asyncio.wait_for(session.ended.wait(), END_ACK_TIMEOUT)
+        self.consent.cancel(session_id)
+        if session.task is not None:
+            session.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await session.task
+        return True
+
+    async def control(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Requests from ``qp-agent sessions|end|consent`` on the local socket."""
+        cmd = request.get("cmd")
+        if cmd == "sessions":
+            return {"ok": True, "sessions": [s.view() for s in self.sessions.values()]}
+        if cmd == "end":
+            target = request.get("session")
+            ids = [target] if isinstance(target, str) else list(self.sessions)
+            if not ids:
+                return {"ok": False, "error": "no session is running"}
+            ended = [sid for sid in ids if await self.end_session(sid)]
+            if not ended:
+                return {"ok": False, "error": f"no running session {target!r}"}
+            return {"ok": True, "ended": ended}
+        if cmd == "pending":
+            pending = [
+                {
+                    "session": r.session_id,
+                    "technician": r.technician,
+                    "kind": r.kind,
+                    "request": r.reason,
+                    "question": r.question(),
+                }
+                for r in self.consent.pending()
+            ]
+            return {"ok": True, "pending": pending}
+        if cmd == "answer":
+            sid, approve = request.get("session"), request.get("approve")
+            if not isinstance(sid, str) or not isinstance(approve, bool):
+                return {"ok": False, "error": "answer needs a session and approve true/false"}
+            if not self.consent.answer(sid, approve):
+                return {"ok": False, "error": f"no consent question pending for {sid!r}"}
+            return {"ok": True}
+        return {"ok": False, "error": f"unknown command {str(cmd)[:40]!r}"}
 
     def _status(self, online: bool) -> None:
         with contextlib.suppress(OSError):

@@ -1,7 +1,8 @@
 """Run what the technician asked for: a command or a shell, with or without a PTY.
 
 All I/O is explicit read → write → drain loops; asyncssh's ``redirect()`` loses
-or corrupts data under backpressure (spike notes, trap 1).
+or corrupts data under backpressure (spike notes, trap 1). Every command is
+written to the agent's audit log, and every PTY session is recorded.
 """
 
 from __future__ import annotations
@@ -14,11 +15,28 @@ import pwd
 import signal
 import struct
 import termios
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import asyncssh
 
+from agent.audit import AgentAudit
+from agent.recording import CastRecorder
+
 CHUNK = 64 * 1024
 SSHProcess = asyncssh.SSHServerProcess[bytes]
+
+
+@dataclass(frozen=True)
+class SessionContext:
+    """What the agent knows about the session a process belongs to."""
+
+    session_id: str
+    technician: str
+    audit: AgentAudit
+    recordings: Path | None = None  # directory for asciicast files; None: no recording
+    record_input: bool = False
 
 
 def login_shell() -> str:
@@ -33,19 +51,34 @@ def _argv(command: str | None) -> list[str]:
     return [shell, "-c", command] if command else [shell, "-l"]
 
 
-async def handle_process(process: SSHProcess) -> None:
-    """asyncssh ``process_factory``: exit status always reaches the technician."""
+def process_handler(ctx: SessionContext) -> Callable[[SSHProcess], object]:
+    """asyncssh ``process_factory`` for one session."""
+
+    async def handle(process: SSHProcess) -> None:
+        await handle_process(ctx, process)
+
+    return handle
+
+
+async def handle_process(ctx: SessionContext, process: SSHProcess) -> None:
+    """Run one process; its exit status always reaches the technician."""
+    pty = bool(process.get_terminal_type())
+    ctx.audit.record(
+        "exec" if process.command else "shell",
+        ctx.session_id,
+        technician=ctx.technician,
+        command=(process.command or "")[:1000],
+        pty=pty,
+    )
     try:
-        if process.get_terminal_type():
-            status = await _run_pty(process)
-        else:
-            status = await _run_pipes(process)
+        status = await (_run_pty(ctx, process) if pty else _run_pipes(process))
     except (asyncssh.Error, ConnectionError, BrokenPipeError):
         return
     except OSError as exc:
         with contextlib.suppress(Exception):
             process.stderr.write(f"qp-agent: cannot start: {exc.strerror}\r\n".encode())
         status = 127
+    ctx.audit.record("exit", ctx.session_id, status=status)
     process.exit(status)
 
 
@@ -53,11 +86,17 @@ def _status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-async def _copy(reader: asyncio.StreamReader, writer: asyncssh.SSHWriter[bytes]) -> None:
+async def _copy(
+    reader: asyncio.StreamReader,
+    writer: asyncssh.SSHWriter[bytes],
+    tee: Callable[[bytes], None] | None = None,
+) -> None:
     while True:
         data = await reader.read(CHUNK)
         if not data:
             return
+        if tee is not None:
+            tee(data)
         writer.write(data)
         await writer.drain()
 
@@ -117,7 +156,28 @@ def _make_controlling_tty() -> None:
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
-async def _run_pty(process: SSHProcess) -> int:
+def _recorder(ctx: SessionContext, process: SSHProcess) -> CastRecorder | None:
+    if ctx.recordings is None:
+        return None
+    width, height, _, _ = process.get_terminal_size()
+    try:
+        ctx.recordings.mkdir(mode=0o700, exist_ok=True)
+        path = ctx.recordings / f"{ctx.session_id}.cast"
+        recorder = CastRecorder(
+            path,
+            width,
+            height,
+            process.get_terminal_type() or "xterm",
+            ctx.session_id,
+            ctx.record_input,
+        )
+    except OSError:
+        return None
+    ctx.audit.record("recording", ctx.session_id, path=str(path))
+    return recorder
+
+
+async def _run_pty(ctx: SessionContext, process: SSHProcess) -> int:
     master, slave = os.openpty()
     _set_winsize(master, process.get_terminal_size())
     env = dict(os.environ, TERM=process.get_terminal_type() or "xterm")
@@ -142,6 +202,7 @@ async def _run_pty(process: SSHProcess) -> int:
         asyncio.streams.FlowControlMixin, os.fdopen(os.dup(master), "wb", buffering=0)
     )
     writer = asyncio.StreamWriter(write_transport, write_protocol, None, loop)
+    recorder = _recorder(ctx, process)
 
     async def feed() -> None:
         try:
@@ -149,9 +210,10 @@ async def _run_pty(process: SSHProcess) -> int:
                 try:
                     data = await process.stdin.read(CHUNK)
                 except asyncssh.TerminalSizeChanged as change:
-                    _set_winsize(
-                        master, (change.width, change.height, change.pixwidth, change.pixheight)
-                    )
+                    size = (change.width, change.height, change.pixwidth, change.pixheight)
+                    _set_winsize(master, size)
+                    if recorder is not None:
+                        recorder.resize(change.width, change.height)
                     with contextlib.suppress(ProcessLookupError):
                         os.killpg(proc.pid, signal.SIGWINCH)
                     continue
@@ -159,6 +221,8 @@ async def _run_pty(process: SSHProcess) -> int:
                     continue
                 if not data:
                     break
+                if recorder is not None:
+                    recorder.input(data)
                 writer.write(data)
                 await writer.drain()
         except (BrokenPipeError, ConnectionResetError, OSError):
@@ -167,10 +231,12 @@ async def _run_pty(process: SSHProcess) -> int:
     feeder = asyncio.create_task(feed())
     try:
         with contextlib.suppress(OSError):  # EIO once the last slave fd closes
-            await _copy(reader, process.stdout)
+            await _copy(reader, process.stdout, recorder.output if recorder else None)
         return _status(await proc.wait())
     finally:
         feeder.cancel()
         _hang_up(proc)
         read_transport.close()
         write_transport.close()
+        if recorder is not None:
+            recorder.close()

@@ -1,14 +1,26 @@
-"""One technician session on the agent: dial the tunnel, serve SSH through it."""
+"""One technician session on the agent: dial the tunnel, serve SSH through it.
+
+The user CA is trusted for exactly this session's principal; the session's policy
+(from the relay's offer) decides the SFTP root and which port-forward
+destinations are reachable, enforced here whatever the certificate says.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import logging
+import socket
+from typing import Any
 
 import asyncssh
 from websockets.asyncio.client import ClientConnection
 
+from agent.audit import AgentAudit
 from agent.files import Identity
-from agent.processes import handle_process
+from agent.processes import SessionContext, process_handler
+from agent.sftp import ConfinedSFTPServer
+from shared.forwarding import ForwardPolicy, IPAddress
 from shared.transport import dial
 from shared.wstunnel import WebSocketTunnel
 
@@ -31,6 +43,52 @@ def authorized_for(user_ca: str, session_id: str) -> asyncssh.SSHAuthorizedKeys:
     )
 
 
+class SessionServer(asyncssh.SSHServer):
+    """Per-connection hooks: port-forward requests checked against policy."""
+
+    def __init__(self, ctx: SessionContext, forwards: ForwardPolicy) -> None:
+        self._ctx = ctx
+        self._forwards = forwards
+        self._conn: asyncssh.SSHServerConnection | None = None
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
+
+    def connection_requested(
+        self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
+    ) -> Any:
+        return self._forward(dest_host, dest_port)
+
+    async def _forward(self, host: str, port: int) -> Any:
+        assert self._conn is not None
+        addresses = await _resolve(host, port)
+        if not self._forwards.allows(host, port, addresses):
+            self._ctx.audit.record("forward_refused", self._ctx.session_id, host=host, port=port)
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
+                f"{host}:{port} is not allowed by this customer's forwarding policy",
+            )
+        self._ctx.audit.record(
+            "forward", self._ctx.session_id, host=host, port=port, address=str(addresses[0])
+        )
+        # Connect to the address we checked, not the name: no DNS rebinding.
+        return await self._conn.forward_connection(str(addresses[0]), port)
+
+
+async def _resolve(host: str, port: int) -> list[IPAddress]:
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    found: list[IPAddress] = []
+    for info in infos:
+        try:
+            found.append(ipaddress.ip_address(str(info[4][0]).split("%")[0]))
+        except ValueError:
+            continue
+    return found
+
+
 async def open_tunnel(ident: Identity, tunnel_url: str, token: str) -> ClientConnection:
     """Dial this side of the session's tunnel with its single-use token."""
     return await dial(
@@ -38,26 +96,41 @@ async def open_tunnel(ident: Identity, tunnel_url: str, token: str) -> ClientCon
     )
 
 
-async def serve_session(ident: Identity, session_id: str, ws: ClientConnection) -> None:
+def sftp_root(policy: dict[str, Any]) -> str:
+    root = policy.get("sftp_root")
+    return root if isinstance(root, str) and root.startswith("/") else "/"
+
+
+async def serve_session(
+    ident: Identity,
+    session_id: str,
+    ws: ClientConnection,
+    ctx: SessionContext,
+    policy: dict[str, Any],
+) -> None:
     """Serve SSH for ``session_id`` over ``ws`` until the technician leaves."""
+    root = sftp_root(policy)
+    forwards = ForwardPolicy.from_offer(policy)
+    audit: AgentAudit = ctx.audit
     conn = await asyncssh.connect_reverse(
         session_id,
         0,
         tunnel=WebSocketTunnel(ws),
         config=None,
+        server_factory=lambda: SessionServer(ctx, forwards),
         server_host_keys=[(ident.host_key, ident.host_cert)],
         authorized_client_keys=authorized_for(ident.user_ca, session_id),
-        process_factory=handle_process,
+        process_factory=process_handler(ctx),
+        sftp_factory=lambda chan: ConfinedSFTPServer(chan, root, audit, session_id),
         encoding=None,
         login_timeout=LOGIN_TIMEOUT,
         keepalive_interval=KEEPALIVE,
         agent_forwarding=False,
         x11_forwarding=False,
         allow_scp=False,
-        sftp_factory=None,
         compression_algs=None,
     )
-    log.info("session %s: technician connected", session_id)
+    log.info("session %s: technician connected (sftp root %s)", session_id, root)
     try:
         await conn.wait_closed()
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -54,8 +55,11 @@ class RelayClient:
             reason = exc.rcvd.reason if exc.rcvd and exc.rcvd.reason else "connection closed"
             raise UnavailableError(f"the relay closed the connection: {reason}") from None
 
-    async def call(self, method: str, **params: Any) -> Any:
-        """Call ``method``; returns its value or raises the error the relay reported."""
+    async def call(
+        self, method: str, on_event: Callable[[dict[str, Any]], None] | None = None, **params: Any
+    ) -> Any:
+        """Call ``method``; returns its value or raises the error the relay reported.
+        ``on_event`` sees progress events (e.g. waiting for the client's consent)."""
         assert self._ws is not None, "use RelayClient as an async context manager"
         msg_id = next(self._ids)
         try:
@@ -65,6 +69,10 @@ class RelayClient:
         except ConnectionClosed:
             raise UnavailableError("the relay closed the connection") from None
         reply = await self._receive()
+        while reply.type == "event":
+            if on_event is not None and reply.id == msg_id:
+                on_event(reply.body)
+            reply = await self._receive()
         if reply.id != msg_id:
             raise RemoteProtocolError("reply does not match the call")
         if reply.type == "error":

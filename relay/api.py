@@ -7,22 +7,24 @@ value. Errors are :class:`QPError` subclasses whose message is shown to the user
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from relay.authz import ROLES, require_role, resolve_agent, sees_all_customers, visible_agents
 from relay.ids import new_id, new_token, token_hash
-from relay.store.base import Customer, EnrollToken, Session, Technician, TimeEntry
+from relay.store.base import Customer, EnrollToken, Technician
 from shared.clock import iso
 from shared.errors import NotFoundError, UsageError
-from shared.keys import certificate_text, parse_public_key
-from shared.protocol.messages import Message
-from shared.protocol.session_state import Event
 
 if TYPE_CHECKING:
     from relay.app import Relay
 
 Params = dict[str, Any]
+#: While a console call runs: sends an ``event`` message to that console.
+EMIT: ContextVar[Callable[[dict[str, Any]], Awaitable[None]] | None] = ContextVar(
+    "EMIT", default=None
+)
 Method = Callable[["Relay", Technician, Params], Awaitable[Any]]
 METHODS: dict[str, Method] = {}
 
@@ -208,127 +210,6 @@ async def agent_revoke(relay: Relay, tech: Technician, params: Params) -> Any:
     return {"id": agent.id, "name": agent.name, "revoked": True}
 
 
-@method("session.open")
-async def session_open(relay: Relay, tech: Technician, params: Params) -> Any:
-    """Create a session, offer it to the agent, and hand the technician what it
-    needs to dial the tunnel: token, per-session certificate, host CA."""
-    require_role(tech, "admin", "technician")
-    ref = _str(params, "agent")
-    try:
-        agent = await resolve_agent(relay.store, tech, ref)
-    except NotFoundError:
-        # Unknown or forbidden: the caller cannot tell, the audit log can.
-        await relay.store.audit(relay.clock.now(), "session_refused", tech.id, ref[:64])
-        raise
-    kind = _str(params, "kind")
-    if kind not in SESSION_KINDS:
-        raise UsageError(f"kind must be one of {', '.join(SESSION_KINDS)}")
-    user_key = parse_public_key(_str(params, "public_key"))
-    if not relay.links.online(agent.id):
-        raise NotFoundError(f"agent {agent.name!r} ({agent.id}) is offline")
-    sessions = relay.sessions
-    live, tokens = await sessions.create(agent.id, tech.id, agent.customer_id, kind)
-    sid = live.row.id
-    now = relay.clock.now()
-    await relay.store.audit(now, "session_open", tech.id, sid, agent=agent.id, kind=kind)
-    cert = relay.authorities.sign_session_user(
-        user_key,
-        sid,
-        tech.id,
-        now,
-        relay.settings.limits.cert_minutes,
-        permit_pty=kind == "shell",
-        permit_port_forwarding=False,
-    )
-    await relay.store.audit(now, "cert_issued", tech.id, sid, principal=f"session:{sid}")
-    tunnel_url = f"{relay.public_url}/v1/tunnel/{sid}"
-    await sessions.advance(live, Event.OFFER)
-    offer = {
-        "session_id": sid,
-        "tunnel_url": tunnel_url,
-        "tunnel_token": tokens["agent"],
-        "technician": tech.name,
-        "kind": kind,
-    }
-    try:
-        await relay.links.send(agent.id, Message("session_offer", offer))
-    except Exception:
-        await sessions.end(live, Event.AGENT_OFFLINE)
-        raise
-    await sessions.wait_accept(live)
-    return {
-        "session_id": sid,
-        "agent_id": agent.id,
-        "agent_name": agent.name,
-        "tunnel_url": tunnel_url,
-        "tunnel_token": tokens["technician"],
-        "certificate": certificate_text(cert),
-        "host_ca": relay.authorities.host_ca_public,
-    }
 
-
-def session_json(s: Session, agents: dict[str, str], techs: dict[str, str]) -> dict[str, Any]:
-    return {
-        "id": s.id,
-        "agent": s.agent_id,
-        "agent_name": agents.get(s.agent_id, s.agent_id),
-        "technician": techs.get(s.technician_id, s.technician_id),
-        "kind": s.kind,
-        "state": s.state,
-        "end_reason": s.end_reason,
-        "created_at": iso(s.created_at),
-        "started_at": iso(s.started_at),
-        "ended_at": iso(s.ended_at),
-        "bytes_to_agent": s.bytes_to_agent,
-        "bytes_to_technician": s.bytes_to_technician,
-        "active_minutes": s.active_minutes,
-    }
-
-
-async def _names(relay: Relay) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
-    agents = {a.id: a.name for a in await relay.store.list_agents()}
-    techs = {t.id: t.name for t in await relay.store.list_technicians()}
-    return agents, techs, await _customer_names(relay)
-
-
-@method("session.list")
-async def session_list(relay: Relay, tech: Technician, params: Params) -> Any:
-    agents, techs, _ = await _names(relay)
-    limit = _int(params, "limit", 200, 1, 10000)
-    return [
-        session_json(s, agents, techs)
-        for s in await relay.store.list_sessions(limit)
-        if sees_all_customers(tech) or s.customer_id in tech.customer_ids
-    ]
-
-
-def entry_json(
-    e: TimeEntry, agents: dict[str, str], techs: dict[str, str], customers: dict[str, str]
-) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "session_ids": list(e.session_ids),
-        "customer": customers.get(e.customer_id, e.customer_id),
-        "agent": e.agent_id,
-        "agent_name": agents.get(e.agent_id, e.agent_id),
-        "technician": techs.get(e.technician_id, e.technician_id),
-        "service_type": e.service_type,
-        "started_at": iso(e.started_at),
-        "ended_at": iso(e.ended_at),
-        "actual_seconds": e.actual_seconds,
-        "billable_minutes": e.billable_minutes,
-        "hourly_rate": str(e.hourly_rate),
-        "amount": str(e.amount),
-        "status": e.status,
-    }
-
-
-@method("time.list")
-async def time_list(relay: Relay, tech: Technician, params: Params) -> Any:
-    agents, techs, customers = await _names(relay)
-    limit = _int(params, "limit", 1000, 1, 100000)
-    return [
-        entry_json(e, agents, techs, customers)
-        for e in await relay.store.list_time_entries(limit)
-        if sees_all_customers(tech) or e.technician_id == tech.id
-    ]
+# Session, policy and support-code methods register themselves on import.
+from relay import api_sessions  # noqa: E402,F401

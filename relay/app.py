@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,23 +27,16 @@ from websockets.http11 import Request, Response
 
 from relay import api
 from relay.ca import Authorities, load_authorities
-from relay.ids import new_id, token_hash
-from relay.links import AgentLink, AgentLinks
+from relay.ids import token_hash
+from relay.links import AgentLinks
 from relay.sessions import SessionManager, Tap
 from relay.settings import Settings, load_settings
 from relay.store import open_store
-from relay.store.base import Agent, Store, Technician
+from relay.store.base import Store, Technician
 from relay.throttle import AuthThrottle
 from shared.clock import Clock, SystemClock
 from shared.errors import AuthError, QPError, RemoteProtocolError, UnavailableError
-from shared.keys import (
-    certificate_text,
-    parse_public_key,
-    public_text,
-    verify_challenge,
-)
 from shared.protocol.messages import (
-    AGENT_TO_RELAY,
     CONSOLE_TO_RELAY,
     SUBPROTOCOL,
     Message,
@@ -230,18 +222,18 @@ class Relay:
             pass
         except AuthError as exc:
             self.throttle.failed(_peer(ws))
-            await self._refuse(ws, exc)
+            await self.refuse(ws, exc)
         except QPError as exc:  # e.g. the database refused a write: tell, don't crash
             log.error("%s link from %s failed: %s", path, _peer(ws), exc)
-            await self._refuse(ws, exc, code=INTERNAL)
+            await self.refuse(ws, exc, code=INTERNAL)
         except Exception:
             log.exception("internal error on %s link from %s", path, _peer(ws))
             await ws.close(code=INTERNAL, reason="internal relay error")
 
-    async def _recv(self, ws: ServerConnection, allowed: frozenset[str]) -> Message:
+    async def recv(self, ws: ServerConnection, allowed: frozenset[str]) -> Message:
         return decode(await ws.recv(), allowed, self.settings.limits.control_max_size)
 
-    async def _preauth_recv(self, ws: ServerConnection, allowed: frozenset[str]) -> Message | None:
+    async def preauth_recv(self, ws: ServerConnection, allowed: frozenset[str]) -> Message | None:
         """First message of a link, under the pre-auth cap and timeout."""
         if self._preauth >= self.settings.limits.max_preauth:
             await ws.close(code=TRY_AGAIN, reason="busy, retry later")
@@ -250,112 +242,21 @@ class Relay:
             await self.store.audit(
                 self.clock.now(), "auth_throttled", "anonymous", "", peer=_peer(ws)
             )
-            await self._refuse(ws, UnavailableError("too many failed attempts; retry in a minute"))
+            await self.refuse(ws, UnavailableError("too many failed attempts; retry in a minute"))
             return None
         self._preauth += 1
         try:
-            return await asyncio.wait_for(
-                self._recv(ws, allowed), self.settings.limits.auth_timeout
-            )
+            return await asyncio.wait_for(self.recv(ws, allowed), self.settings.limits.auth_timeout)
         finally:
             self._preauth -= 1
 
     # -- agents ------------------------------------------------------------------------
     async def _agent_link(self, ws: ServerConnection) -> None:
-        nonce = secrets.token_urlsafe(24)
-        await ws.send(encode(Message("challenge", {"nonce": nonce, "relay_id": self.relay_id})))
-        first = await self._preauth_recv(ws, AGENT_TO_RELAY)
-        if first is None:
-            return
-        if first.type == "enroll":
-            await self._enroll(ws, first, nonce)
-            return
-        if first.type != "auth":
-            raise RemoteProtocolError(f"expected auth, got {first.type}")
-        agent = await self.store.get_agent(first.body["agent_id"][:64])
-        try:
-            if agent is None or agent.revoked:
-                raise AuthError("authentication failed")
-            verify_challenge(agent.identity_key, first.body["signature"], nonce, self.relay_id)
-        except AuthError:
-            self.throttle.failed(_peer(ws))
-            await self.store.audit(
-                self.clock.now(),
-                "agent_auth_refused",
-                first.body["agent_id"][:64],
-                "",
-                peer=_peer(ws),
-            )
-            await self._refuse(ws, AuthError("authentication failed"))
-            return
-        link = AgentLink(agent.id, ws)
-        await self.links.attach(link)
-        await self.store.touch_agent(agent.id, self.clock.now())
-        log.info("agent %s (%s) online from %s", agent.id, agent.name, _peer(ws))
-        try:
-            await link.send(Message("welcome", {"agent_id": agent.id, "name": agent.name}))
-            while True:
-                msg = await self._recv(ws, AGENT_TO_RELAY)
-                if msg.type == "session_accept":
-                    self.sessions.resolve_offer(agent.id, msg.body["session_id"], None)
-                elif msg.type == "session_decline":
-                    reason = msg.body["reason"][:200] or "declined"
-                    self.sessions.resolve_offer(agent.id, msg.body["session_id"], reason)
-                else:
-                    raise RemoteProtocolError(f"unexpected {msg.type} on a linked agent")
-        finally:
-            if self.links.detach(link):
-                await self.sessions.agent_gone(agent.id)
-                with contextlib.suppress(Exception):
-                    await self.store.touch_agent(agent.id, self.clock.now())
-                log.info("agent %s offline", agent.id)
+        from relay.agent_link import agent_link
 
-    async def _enroll(self, ws: ServerConnection, msg: Message, nonce: str) -> None:
-        body = msg.body
-        now = self.clock.now()
-        identity = parse_public_key(body["identity_key"])
-        host_key = parse_public_key(body["host_key"])
-        # Proof that the enrolling party holds the identity key it registers.
-        verify_challenge(public_text(identity), body["signature"], nonce, self.relay_id)
-        token = await self.store.consume_enroll_token(token_hash(body["token"]), now)
-        if token is None:
-            self.throttle.failed(_peer(ws))
-            await self.store.audit(now, "enroll_refused", "anonymous", "", peer=_peer(ws))
-            await self._refuse(ws, AuthError("enrollment token is invalid, expired or used up"))
-            return
-        name = "".join(ch for ch in body["name"] if ch.isprintable())[:MAX_AGENT_NAME] or "agent"
-        agent = Agent(
-            id=new_id("agt"),
-            name=name,
-            customer_id=token.customer_id,
-            identity_key=public_text(identity),
-            host_key=public_text(host_key),
-            enrolled_at=now,
-        )
-        await self.store.add_agent(agent)
-        cert = self.authorities.sign_host(
-            host_key, agent.id, now, self.settings.limits.host_cert_days
-        )
-        await self.store.audit(
-            now, "enroll", agent.id, agent.customer_id, token=token.id, name=name
-        )
-        await ws.send(
-            encode(
-                Message(
-                    "enrolled",
-                    {
-                        "agent_id": agent.id,
-                        "name": name,
-                        "host_certificate": certificate_text(cert),
-                        "user_ca": self.authorities.user_ca_public,
-                        "host_ca": self.authorities.host_ca_public,
-                    },
-                )
-            )
-        )
-        await ws.close()
+        await agent_link(self, ws)
 
-    async def _refuse(self, ws: ServerConnection, exc: QPError, code: int = POLICY) -> None:
+    async def refuse(self, ws: ServerConnection, exc: QPError, code: int = POLICY) -> None:
         with contextlib.suppress(ConnectionClosed):
             await ws.send(encode(error_message(exc.code, str(exc))))
         await ws.close(code=code, reason=str(exc)[:120])
@@ -377,7 +278,7 @@ class Relay:
 
     # -- technicians -------------------------------------------------------------------
     async def _console_link(self, ws: ServerConnection) -> None:
-        first = await self._preauth_recv(ws, CONSOLE_TO_RELAY)
+        first = await self.preauth_recv(ws, CONSOLE_TO_RELAY)
         if first is None:
             return
         if first.type != "login":
@@ -388,20 +289,25 @@ class Relay:
             await self.store.audit(
                 self.clock.now(), "login_refused", "anonymous", "", peer=_peer(ws)
             )
-            await self._refuse(
+            await self.refuse(
                 ws, AuthError("the relay refused this token; ask an admin for a new one")
             )
             return
         await ws.send(encode(Message("login_ok", {"technician": tech.name, "role": tech.role})))
         while True:
-            msg = await self._recv(ws, CONSOLE_TO_RELAY)
+            msg = await self.recv(ws, CONSOLE_TO_RELAY)
             if msg.type != "call":
                 raise RemoteProtocolError("expected call")
             # Calls run one after another per link; a console opens one link per task.
-            await ws.send(encode(await self._call(tech, msg)))
+            await ws.send(encode(await self._call(tech, msg, ws)))
 
-    async def _call(self, tech: Technician, msg: Message) -> Message:
+    async def _call(self, tech: Technician, msg: Message, ws: ServerConnection) -> Message:
         name = msg.body["method"]
+
+        async def emit(body: dict[str, Any]) -> None:
+            await ws.send(encode(Message("event", body, msg.id)))
+
+        api.EMIT.set(emit)
         fn = api.METHODS.get(name)
         try:
             if fn is None:

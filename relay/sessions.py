@@ -61,6 +61,8 @@ class LiveSession:
     bytes_to_technician: int = 0
     minutes: set[int] = field(default_factory=set)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    #: Tells the technician waiting for this session about state changes.
+    on_state: Callable[[str], Awaitable[None]] | None = None
 
 
 class SessionManager:
@@ -79,7 +81,12 @@ class SessionManager:
 
     # -- creation ---------------------------------------------------------------
     async def create(
-        self, agent_id: str, technician_id: str, customer_id: str, kind: str
+        self,
+        agent_id: str,
+        technician_id: str,
+        customer_id: str,
+        kind: str,
+        ticket: str | None = None,
     ) -> tuple[LiveSession, dict[str, str]]:
         """Write the session row (before anyone is offered anything) and mint one
         single-use tunnel token per side. Returns the live session and the tokens."""
@@ -93,6 +100,7 @@ class SessionManager:
             state=State.REQUESTED.value,
             created_at=now,
             relay_node=self.node_id,
+            ticket=ticket,
         )
         # A failed write refuses the session: never an unbilled session.
         await self.store.add_session(row)
@@ -132,21 +140,53 @@ class SessionManager:
         live.accepted.set_result(decline_reason)
 
     async def wait_accept(self, live: LiveSession) -> None:
-        """Wait for the agent's answer; end the session and raise if it never comes
-        or is no."""
-        try:
-            reason = await asyncio.wait_for(
-                asyncio.shield(live.accepted), self.settings.limits.offer_timeout
-            )
-        except TimeoutError:
-            await self.end(live, Event.AGENT_OFFLINE)
-            raise UnavailableError("the agent did not answer; try again") from None
-        if reason is not None:
-            if live.state is State.ENDED:
-                raise UnavailableError(f"the session ended before it started: {reason}")
-            await self.end(live, Event.DECLINE)
-            raise UnavailableError(f"the agent declined the session: {reason[:200]}")
-        await self.advance(live, Event.ACCEPT)
+        """Wait for the agent's answer (and the client's consent, where asked);
+        end the session and raise if it never comes or is no."""
+        lim = self.settings.limits
+        waited = 0.0
+        while True:
+            window = lim.offer_timeout
+            try:
+                reason = await asyncio.wait_for(asyncio.shield(live.accepted), window)
+                break
+            except TimeoutError:
+                waited += window
+                if live.state is State.AWAITING_CONSENT and waited < lim.consent_timeout:
+                    continue  # a person is deciding: give them the consent timeout
+                event = (
+                    Event.CONSENT_TIMEOUT
+                    if live.state is State.AWAITING_CONSENT
+                    else Event.AGENT_OFFLINE
+                )
+                await self.end(live, event)
+                raise UnavailableError("no answer from the agent; try again") from None
+        if reason is None:
+            await self.advance(live, Event.ACCEPT)
+            return
+        if live.state is State.ENDED:
+            raise UnavailableError(f"the session ended before it started: {reason}")
+        if reason == "consent_timeout" and live.state is State.AWAITING_CONSENT:
+            await self.end(live, Event.CONSENT_TIMEOUT)
+            raise UnavailableError("the client did not answer the consent request in time")
+        await self.end(live, Event.DECLINE)
+        raise UnavailableError(f"the client declined the session ({reason[:200]})")
+
+    async def consent_pending(self, agent_id: str, session_id: str) -> None:
+        """The agent is asking its user: the technician waits for consent."""
+        live = self.live.get(session_id)
+        if live is None or live.row.agent_id != agent_id or live.state is not State.OFFERED:
+            return
+        await self.advance(live, Event.ASK_CONSENT)
+        await self.store.audit(self.clock.now(), "consent_asked", agent_id, session_id)
+        if live.on_state is not None:
+            with contextlib.suppress(Exception):
+                await live.on_state(State.AWAITING_CONSENT.value)
+
+    async def client_ended(self, agent_id: str, session_id: str) -> None:
+        """The client ended the session on their machine (``qp-agent end``)."""
+        live = self.live.get(session_id)
+        if live is not None and live.row.agent_id == agent_id:
+            await self.end(live, Event.CLIENT_ENDED)
 
     async def agent_gone(self, agent_id: str) -> None:
         """The agent's control link dropped: sessions it had not yet joined end."""

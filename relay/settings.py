@@ -24,6 +24,7 @@ class Limits:
     tunnel_token_ttl: int = 60  # seconds a tunnel token stays usable (≤ 60)
     pair_timeout: int = 30  # seconds for both tunnel ends to arrive
     offer_timeout: int = 30  # seconds for the agent to accept an offer
+    consent_timeout: int = 120  # seconds a technician waits for the client's consent
     auth_timeout: int = 10  # seconds from connect to a valid auth/login message
     open_timeout: int = 10  # seconds for a WebSocket handshake
     max_preauth: int = 512  # connections allowed between handshake and auth
@@ -65,6 +66,7 @@ tunnel_max_queue = 8
 tunnel_token_ttl = 60
 pair_timeout = 30
 offer_timeout = 30
+consent_timeout = 120
 auth_timeout = 10
 open_timeout = 10
 max_preauth = 512

@@ -22,6 +22,7 @@ class Customer:
     id: str
     name: str
     created_at: datetime
+    policy: dict[str, Any] = field(default_factory=dict)  # session policy (see relay.policy)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,19 @@ class Agent:
     enrolled_at: datetime
     revoked: bool = False
     last_seen_at: datetime | None = None
+    policy: dict[str, Any] = field(default_factory=dict)  # overrides the customer's
+    ephemeral: bool = False  # a support-code agent: its identity dies with its process
+
+
+@dataclass(frozen=True)
+class SupportCode:
+    id: str
+    customer_id: str
+    request: str | None
+    expires_at: datetime
+    created_by: str  # technician id
+    created_at: datetime
+    used_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -206,6 +220,19 @@ class Store(ABC):
     async def list_enroll_tokens(self) -> list[EnrollToken]:
         """All tokens, newest first."""
 
+    @abstractmethod
+    async def set_customer_policy(self, customer_id: str, policy: dict[str, Any]) -> bool:
+        """Replace a customer's session policy; False if unknown."""
+
+    # -- support codes -------------------------------------------------------------
+    @abstractmethod
+    async def add_support_code(self, code: SupportCode, code_hash: str) -> None: ...
+
+    @abstractmethod
+    async def consume_support_code(self, code_hash: str, now: datetime) -> SupportCode | None:
+        """Atomically use a live code (unused, not expired) and return it as it was
+        before; None if unknown, used or expired."""
+
     # -- agents ------------------------------------------------------------------
     @abstractmethod
     async def add_agent(self, agent: Agent) -> None:
@@ -221,6 +248,10 @@ class Store(ABC):
     @abstractmethod
     async def revoke_agent(self, agent_id: str) -> bool:
         """Mark revoked; False if unknown."""
+
+    @abstractmethod
+    async def set_agent_policy(self, agent_id: str, policy: dict[str, Any]) -> bool:
+        """Replace an agent's policy overrides; False if unknown."""
 
     @abstractmethod
     async def touch_agent(self, agent_id: str, at: datetime) -> None:

@@ -47,6 +47,7 @@ from relay.store.base import (
     SessionBeat,
     SessionClose,
     Store,
+    SupportCode,
     Technician,
     TimeEntry,
 )
@@ -135,7 +136,16 @@ def _decoder(hint: Any) -> Callable[[Any], Any]:
 
 _DECODERS: dict[type, dict[str, Callable[[Any], Any]]] = {
     cls: {name: _decoder(hint) for name, hint in get_type_hints(cls).items()}
-    for cls in (Customer, Technician, EnrollToken, Agent, Session, TimeEntry, AuditRecord)
+    for cls in (
+        Customer,
+        Technician,
+        EnrollToken,
+        Agent,
+        Session,
+        TimeEntry,
+        AuditRecord,
+        SupportCode,
+    )
 }
 
 
@@ -477,6 +487,35 @@ class SQLiteStore(Store):
     async def revoke_agent(self, agent_id: str) -> bool:
         sql = "UPDATE agents SET revoked = 1 WHERE id = ?"
         return await self._run("revoke agent", sql, (agent_id,)) > 0
+
+    async def set_agent_policy(self, agent_id: str, policy: dict[str, Any]) -> bool:
+        sql = "UPDATE agents SET policy = ? WHERE id = ?"
+        return await self._run("set agent policy", sql, (_encode(policy), agent_id)) > 0
+
+    async def set_customer_policy(self, customer_id: str, policy: dict[str, Any]) -> bool:
+        sql = "UPDATE customers SET policy = ? WHERE id = ?"
+        return await self._run("set customer policy", sql, (_encode(policy), customer_id)) > 0
+
+    async def add_support_code(self, code: SupportCode, code_hash: str) -> None:
+        values = _columns(code, code_hash=code_hash)
+        await self._run("add support code", _insert_sql("support_codes", values), values)
+
+    async def consume_support_code(self, code_hash: str, now: datetime) -> SupportCode | None:
+        async with self._transaction("use support code") as db:
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT * FROM support_codes WHERE code_hash = ? AND used_at IS NULL"
+                    " AND expires_at > ?",
+                    (code_hash, _ts(now)),
+                )
+            )
+            if not rows:
+                return None
+            code = _decode(SupportCode, rows[0])
+            await db.execute(
+                "UPDATE support_codes SET used_at = ? WHERE id = ?", (_ts(now), code.id)
+            )
+            return code
 
     async def touch_agent(self, agent_id: str, at: datetime) -> None:
         sql = "UPDATE agents SET last_seen_at = ? WHERE id = ?"

@@ -50,6 +50,25 @@ SCHEMAS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "tunnel_token": (_STR, True),
         "technician": (_STR, True),
         "kind": (_STR, True),
+        "request": (_STR, False),
+        "policy": (_DICT, False),
+    },
+    "session_consent_pending": {"session_id": (_STR, True)},
+    "session_ended": {"session_id": (_STR, True), "reason": (_STR, True)},
+    "support": {
+        "code": (_STR, True),
+        "identity_key": (_STR, True),
+        "host_key": (_STR, True),
+        "name": (_STR, True),
+        "signature": (_STR, True),
+    },
+    "support_ok": {
+        "agent_id": (_STR, True),
+        "name": (_STR, True),
+        "host_certificate": (_STR, True),
+        "user_ca": (_STR, True),
+        "host_ca": (_STR, True),
+        "customer": (_STR, True),
     },
     "session_accept": {"session_id": (_STR, True)},
     "session_decline": {"session_id": (_STR, True), "reason": (_STR, True)},
@@ -59,16 +78,27 @@ SCHEMAS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     "login_ok": {"technician": (_STR, True), "role": (_STR, True)},
     "call": {"method": (_STR, True), "params": (_DICT, False)},
     "result": {"value": ((dict, list), True)},
+    "event": {"session_id": (_STR, True), "state": (_STR, True)},
     # both
     "error": {"code": (_STR, True), "message": (_STR, True)},
 }
 
-AGENT_TO_RELAY = frozenset({"auth", "enroll", "session_accept", "session_decline"})
+AGENT_TO_RELAY = frozenset(
+    {
+        "auth",
+        "enroll",
+        "support",
+        "session_accept",
+        "session_decline",
+        "session_consent_pending",
+        "session_ended",
+    }
+)
 RELAY_TO_AGENT = frozenset(
-    {"challenge", "enrolled", "welcome", "session_offer", "session_end", "error"}
+    {"challenge", "enrolled", "welcome", "support_ok", "session_offer", "session_end", "error"}
 )
 CONSOLE_TO_RELAY = frozenset({"login", "call"})
-RELAY_TO_CONSOLE = frozenset({"login_ok", "result", "error"})
+RELAY_TO_CONSOLE = frozenset({"login_ok", "result", "event", "error"})
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from relay.store.base import (
     SessionBeat,
     SessionClose,
     Store,
+    SupportCode,
     Technician,
     TimeEntry,
 )
@@ -560,3 +561,44 @@ async def test_audit_append_and_list_most_recent_first(store: Store) -> None:
     ids = [r.id for r in records]
     assert ids == sorted(ids, reverse=True) and len(set(ids)) == 3
     assert [r.event for r in await store.list_audit(limit=2)] == ["session_open", "enroll"]
+
+
+# -- policies and support codes ----------------------------------------------------------
+
+
+async def test_policies_round_trip_and_default_to_empty(store: Store) -> None:
+    await seed(store)
+    found = await store.get_customer(customer().id)
+    assert found is not None and found.policy == {}
+    policy = {"consent": "attended", "forward_allow": ["10.0.0.0/8:*"]}
+    assert await store.set_customer_policy(customer().id, policy)
+    assert await store.set_agent_policy(agent().id, {"forwarding": "lan"})
+    assert not await store.set_agent_policy("agt-unknown", {})
+    assert not await store.set_customer_policy("cus-unknown", {})
+    found = await store.get_customer(customer().id)
+    assert found is not None and found.policy == policy
+    got = await store.get_agent(agent().id)
+    assert got is not None and got.policy == {"forwarding": "lan"} and not got.ephemeral
+
+
+async def test_support_codes_are_single_use_and_expire(store: Store) -> None:
+    await seed(store)
+    code = SupportCode("sup-1", customer().id, "REQ-7", at(15), "tec-1", at(0))
+    await store.add_support_code(code, "hash-1")
+    await store.add_support_code(
+        SupportCode("sup-2", customer().id, None, at(15), "tec-1", at(0)), "hash-2"
+    )
+    assert await store.consume_support_code("hash-unknown", at(1)) is None
+    used = await store.consume_support_code("hash-1", at(1))
+    assert used is not None and used.request == "REQ-7" and used.used_at is None
+    assert await store.consume_support_code("hash-1", at(2)) is None  # single use
+    assert await store.consume_support_code("hash-2", at(15)) is None  # expired at 15
+
+
+async def test_concurrent_support_code_use_succeeds_once(store: Store) -> None:
+    await seed(store)
+    await store.add_support_code(
+        SupportCode("sup-1", customer().id, None, at(15), "tec-1", at(0)), "hash-1"
+    )
+    results = await asyncio.gather(*(store.consume_support_code("hash-1", at(1)) for _ in range(8)))
+    assert sum(r is not None for r in results) == 1

@@ -1,0 +1,61 @@
+"""Session policy: per customer, with per-agent overrides; the most specific wins.
+
+The effective policy travels in every session offer. The relay derives the
+certificate's extensions from it; the agent enforces it again on its side.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.errors import UsageError
+from shared.forwarding import MODES, AllowRule
+
+DEFAULTS: dict[str, Any] = {
+    "consent": "unattended",  # attended: the local user must approve each session
+    "forwarding": "off",  # off | lan | list
+    "forward_allow": [],  # HOST:PORT rules for forwarding = list
+    "sftp_root": None,  # None: the whole file system for an enrolled agent
+    "record_input": False,  # record keystrokes in the asciicast as well as output
+}
+CONSENT = ("attended", "unattended")
+
+
+def validate(raw: dict[str, Any]) -> dict[str, Any]:
+    """Check a partial policy; returns it normalised or raises :class:`UsageError`."""
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in DEFAULTS:
+            raise UsageError(f"unknown policy setting {key!r}; known: {', '.join(DEFAULTS)}")
+        if value is None and key != "sftp_root":
+            continue
+        if key == "consent" and value not in CONSENT:
+            raise UsageError("consent must be attended or unattended")
+        if key == "forwarding" and value not in MODES:
+            raise UsageError(f"forwarding must be one of {', '.join(MODES)}")
+        if key == "forward_allow":
+            if not isinstance(value, list):
+                raise UsageError("forward_allow must be a list of HOST:PORT rules")
+            try:
+                value = [f"{r.host}:{r.port or '*'}" for r in map(AllowRule.parse, value)]
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+        if key == "sftp_root" and value is not None:
+            if not isinstance(value, str) or not value.startswith("/"):
+                raise UsageError("sftp_root must be an absolute path")
+        if key == "record_input" and not isinstance(value, bool):
+            raise UsageError("record_input must be true or false")
+        out[key] = value
+    return out
+
+
+def effective(customer: dict[str, Any], agent: dict[str, Any]) -> dict[str, Any]:
+    """Defaults, then the customer's policy, then the agent's overrides."""
+    result = dict(DEFAULTS)
+    for layer in (customer, agent):
+        result.update({k: v for k, v in layer.items() if k in DEFAULTS})
+    return result
+
+
+def permits_forwarding(policy: dict[str, Any]) -> bool:
+    return bool(policy.get("forwarding", "off") != "off")
