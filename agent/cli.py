@@ -7,8 +7,11 @@ import asyncio
 import json
 import os
 import signal
+import sys
 from pathlib import Path
 
+from agent.audit import AgentAudit
+from agent.control import control_call
 from agent.enroll import enroll
 from agent.files import AgentFiles, default_data_dir
 from agent.link import AgentRunner
@@ -30,6 +33,25 @@ def _parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="show this agent's identity and link state")
     st.add_argument("--data", type=Path, default=None)
     st.add_argument("--json", action="store_true")
+    ss = sub.add_parser("sessions", help="who is connected to this machine now")
+    ss.add_argument("--data", type=Path, default=None)
+    ss.add_argument("--json", action="store_true")
+    end = sub.add_parser("end", help="end a session now (all of them without SESSION)")
+    end.add_argument("session", nargs="?")
+    end.add_argument("--data", type=Path, default=None)
+    con = sub.add_parser("consent", help="answer a technician's request to connect")
+    con.add_argument("session", nargs="?", help="default: the only pending request")
+    answer = con.add_mutually_exclusive_group()
+    answer.add_argument("--allow", action="store_true")
+    answer.add_argument("--deny", action="store_true")
+    con.add_argument("--data", type=Path, default=None)
+    log = sub.add_parser("log", help="what technicians did on this machine")
+    log.add_argument("--data", type=Path, default=None)
+    log.add_argument("-n", "--lines", type=int, default=50)
+    log.add_argument("--json", action="store_true")
+    sup = sub.add_parser("support", help="one-off help with a support code; nothing installed")
+    sup.add_argument("--relay", required=True, help="relay URL the technician gave you")
+    sup.add_argument("--code", required=True)
     return parser
 
 
@@ -48,6 +70,14 @@ def _main(args: argparse.Namespace) -> int:
         return 0
     if args.command == "run":
         return asyncio.run(_run(files))
+    if args.command == "support":
+        from agent.support import run_support
+
+        return asyncio.run(run_support(args.relay, args.code))
+    if args.command in ("sessions", "end", "consent"):
+        return asyncio.run(_local(files, args))
+    if args.command == "log":
+        return _log(files, args)
     config = files.load_config()
     status = files.read_status()
     info = {
@@ -63,6 +93,64 @@ def _main(args: argparse.Namespace) -> int:
     else:
         for key, value in info.items():
             print(f"{key:10} {value}")
+    return 0
+
+
+async def _local(files: AgentFiles, args: argparse.Namespace) -> int:
+    """Talk to the running agent over its local control socket."""
+    sock = files.control_socket
+    if args.command == "sessions":
+        reply = await control_call(sock, {"cmd": "sessions"})
+        if args.json:
+            print(json.dumps(reply["sessions"]))
+        elif not reply["sessions"]:
+            print("no technician is connected")
+        for s in reply["sessions"] if not args.json else []:
+            print(
+                f"{s['session']}  {safe(s['technician'])}  {s['kind']}  {s['state']}  "
+                f"since {s['since']}  {safe(s['request'])}"
+            )
+        return 0
+    if args.command == "end":
+        reply = await control_call(sock, {"cmd": "end", "session": args.session})
+        print("ended " + ", ".join(reply["ended"]))
+        return 0
+    pending = (await control_call(sock, {"cmd": "pending"}))["pending"]
+    if args.session:
+        pending = [p for p in pending if p["session"] == args.session]
+    if not pending:
+        print("no request is waiting for your consent")
+        return 1 if args.session else 0
+    request = pending[0]
+    if not (args.allow or args.deny):
+        print(safe(request["question"]) + " [y/N] ", end="", flush=True)
+        approve = sys.stdin.readline().strip().lower() in ("y", "yes")
+    else:
+        approve = bool(args.allow)
+    await control_call(sock, {"cmd": "answer", "session": request["session"], "approve": approve})
+    print(("allowed " if approve else "denied ") + request["session"])
+    return 0
+
+
+def safe(text: object) -> str:
+    """Technician-supplied text, with nothing the terminal would interpret."""
+    return "".join(ch if ch.isprintable() else "?" for ch in str(text))
+
+
+def _log(files: AgentFiles, args: argparse.Namespace) -> int:
+    events = AgentAudit(files.audit_log).read(args.lines)
+    if args.json:
+        print(json.dumps(events))
+        return 0
+    if not events:
+        print("nothing recorded yet")
+    for event in events:
+        rest = " ".join(
+            f"{k}={safe(v)}" for k, v in event.items() if k not in ("at", "event", "session")
+        )
+        print(
+            f"{event.get('at')}  {safe(event.get('session'))}  {safe(event.get('event'))}  {rest}"
+        )
     return 0
 
 

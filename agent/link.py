@@ -81,6 +81,10 @@ class AgentRunner:
         self._clock = SystemClock()
         self._send: Send | None = None
         self.online = asyncio.Event()
+        #: Support mode links once: its identity dies with the link.
+        self.reconnect = True
+        #: Why the last link attempt failed, when the relay said why.
+        self.failure: QPError | None = None
 
     # -- the link ------------------------------------------------------------------
     async def run_forever(self, stop: asyncio.Event) -> None:
@@ -92,14 +96,17 @@ class AgentRunner:
                 try:
                     await self._link_once(stop)
                 except AuthError as exc:
-                    log.error("relay refused this agent: %s (revoked? enroll again)", exc)
+                    self.failure = exc
+                    if self.reconnect:
+                        log.error("relay refused this agent: %s (revoked? enroll again)", exc)
                     attempt = max(attempt, 8)
                 except (QPError, OSError, ConnectionClosed, InvalidHandshake, TimeoutError) as exc:
+                    self.failure = exc if isinstance(exc, QPError) else None
                     log.warning("link to relay lost: %s", exc)
                 self._send = None
                 self.online.clear()
                 self._status(online=False)
-                if stop.is_set():
+                if stop.is_set() or not self.reconnect:
                     break
                 if self._clock.monotonic() - started > STABLE_AFTER:
                     attempt = 0
@@ -200,8 +207,8 @@ class AgentRunner:
 
     async def _serve(self, session: LocalSession, offer: dict[str, Any], send: Send) -> None:
         sid = session.session_id
-        policy = offer.get("policy") if isinstance(offer.get("policy"), dict) else {}
-        assert isinstance(policy, dict)
+        raw = offer.get("policy")
+        policy = self.adjust_policy(dict(raw) if isinstance(raw, dict) else {})
         log.info("session %s offered: %s by %s", sid, session.kind, session.technician)
         self.audit.record("offer", sid, technician=session.technician, kind=session.kind)
         try:
@@ -218,7 +225,12 @@ class AgentRunner:
                 recordings=self.files.recordings,
                 record_input=bool(policy.get("record_input", False)),
             )
-            await serve_session(self.ident, sid, ws, ctx, policy)
+
+            async def ready() -> None:
+                with contextlib.suppress(Exception):
+                    await send(Message("session_ready", {"session_id": sid}))
+
+            await serve_session(self.ident, sid, ws, ctx, policy, on_ready=ready)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -233,6 +245,10 @@ class AgentRunner:
     def always_attended(self) -> bool:
         """Support mode is attended by construction."""
         return False
+
+    def adjust_policy(self, policy: dict[str, Any]) -> dict[str, Any]:
+        """Hook: support mode confines files to the user's home."""
+        return policy
 
     async def _ask_consent(self, session: LocalSession, send: Send) -> bool:
         sid = session.session_id

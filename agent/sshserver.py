@@ -11,6 +11,7 @@ import asyncio
 import ipaddress
 import logging
 import socket
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncssh
@@ -107,6 +108,7 @@ async def serve_session(
     ws: ClientConnection,
     ctx: SessionContext,
     policy: dict[str, Any],
+    on_ready: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Serve SSH for ``session_id`` over ``ws`` until the technician leaves."""
     root = sftp_root(policy)
@@ -131,6 +133,8 @@ async def serve_session(
         compression_algs=None,
     )
     log.info("session %s: technician connected (sftp root %s)", session_id, root)
+    if on_ready is not None:
+        await on_ready()  # the relay bills only sessions whose login succeeded
     try:
         await conn.wait_closed()
     finally:

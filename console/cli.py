@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from console.output import show, show_object
@@ -69,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     c_add.add_argument("name")
     c_add.add_argument("--json", action="store_true")
     customer.add_parser("list", help="list customers").add_argument("--json", action="store_true")
+    c_pol = customer.add_parser("policy", help="show or change a customer's session policy")
+    c_pol.add_argument("customer")
+    _policy_flags(c_pol)
 
     tech = cmd("technician", "technicians").add_subparsers(dest="action", required=True)
     t_add = tech.add_parser("add", help="add a technician and print their token")
@@ -97,16 +101,65 @@ def _parser() -> argparse.ArgumentParser:
     a_rev = agent.add_parser("revoke", help="revoke an agent: it can no longer link")
     a_rev.add_argument("agent")
     a_rev.add_argument("--json", action="store_true")
+    a_pol = agent.add_parser("policy", help="show or override an agent's session policy")
+    a_pol.add_argument("agent")
+    _policy_flags(a_pol)
 
     ex = cmd("exec", "run a command on an agent")
     ex.add_argument("agent")
     ex.add_argument("-n", "--no-stdin", action="store_true", help="do not send stdin")
+    ex.add_argument("--request", help="help request or ticket this work is for")
     ex.add_argument("argv", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS…]")
     sh = cmd("shell", "interactive shell on an agent")
     sh.add_argument("agent")
+    sh.add_argument("--request", help="help request or ticket this work is for")
+    for name, text in (("put", "copy files to an agent"), ("get", "copy files from an agent")):
+        tr = cmd(name, text)
+        tr.add_argument("agent")
+        tr.add_argument("paths", nargs="+", metavar="PATH", help="SOURCE… DESTINATION")
+        tr.add_argument("-r", "--recursive", action="store_true", help="copy directories")
+        tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    fw = cmd("forward", "forward local ports through an agent into its network")
+    fw.add_argument("agent")
+    fw.add_argument(
+        "-L", dest="forwards", action="append", required=True, metavar="[BIND:]LPORT:HOST:PORT"
+    )
+    px = cmd("proxy", "ProxyCommand for OpenSSH (see qp ssh-config)")
+    px.add_argument("agent")
+    px.add_argument("--request", help="help request or ticket this work is for")
+    sc = cmd("ssh-config", "OpenSSH Host blocks for your agents")
+    sc.add_argument(
+        "--write", action="store_true", help="write it and Include it from ~/.ssh/config"
+    )
+    sup = cmd("support-code", "one-time code for a client without an installed agent", True)
+    sup.add_argument("--customer", required=True)
+    sup.add_argument("--request", help="help request or ticket")
+    sup.add_argument("--ttl", default="15m", help="lifetime, e.g. 15m")
+    ses = cmd("session", "one session").add_subparsers(dest="action", required=True)
+    s_end = ses.add_parser("end", help="end a running session now")
+    s_end.add_argument("session")
+    s_end.add_argument("--json", action="store_true")
+    s_rep = ses.add_parser("replay", help="play a recorded terminal session (asciicast file)")
+    s_rep.add_argument("file", type=Path)
+    s_rep.add_argument("--speed", type=float, default=1.0)
+    s_rep.add_argument("--max-wait", type=float, default=2.0, help="cap on idle pauses (s)")
     cmd("sessions", "recent sessions", True)
     cmd("time", "time entries", True)
     return p
+
+
+def _policy_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--consent", choices=("attended", "unattended"))
+    parser.add_argument("--forwarding", choices=("off", "lan", "list"))
+    parser.add_argument(
+        "--allow",
+        action="append",
+        metavar="HOST:PORT",
+        help="allowed forward destination (repeat; HOST may be a CIDR, PORT *)",
+    )
+    parser.add_argument("--sftp-root", help="directory SFTP is confined to")
+    parser.add_argument("--record-input", choices=("yes", "no"))
+    parser.add_argument("--json", action="store_true")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -117,6 +170,10 @@ def _main(args: argparse.Namespace) -> int:
     command: str = args.command
     if command == "login":
         return asyncio.run(_login(args))
+    if command == "session" and args.action == "replay":
+        from console.replay import replay
+
+        return replay(args.file, args.speed, args.max_wait)
     profile = Profile.load()
     if command == "exec":
         from console.remote import run_exec
@@ -124,11 +181,35 @@ def _main(args: argparse.Namespace) -> int:
         argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
         if not argv:
             raise UsageError("give the command after --, e.g. qp exec AGENT -- uname -a")
-        return asyncio.run(run_exec(profile, args.agent, argv, stdin=not args.no_stdin))
+        return asyncio.run(
+            run_exec(profile, args.agent, argv, stdin=not args.no_stdin, request=args.request)
+        )
     if command == "shell":
         from console.remote import run_shell
 
-        return asyncio.run(run_shell(profile, args.agent))
+        return asyncio.run(run_shell(profile, args.agent, request=args.request))
+    if command in ("put", "get"):
+        from console import files
+
+        if len(args.paths) < 2:
+            raise UsageError(f"qp {command} needs at least one source and a destination")
+        move = files.put if command == "put" else files.get
+        return asyncio.run(
+            move(profile, args.agent, args.paths[:-1], args.paths[-1], args.recursive, args.quiet)
+        )
+    if command == "forward":
+        from console.forward import ForwardSpec, run_forward
+
+        specs = [ForwardSpec.parse(text) for text in args.forwards]
+        return asyncio.run(run_forward(profile, args.agent, specs))
+    if command == "proxy":
+        from console.proxy import run_proxy
+
+        return asyncio.run(run_proxy(profile, args.agent, args.request))
+    if command == "ssh-config":
+        from console.proxy import write_ssh_config
+
+        return asyncio.run(write_ssh_config(profile, args.write))
     handler = HANDLERS.get((command, getattr(args, "action", None)))
     assert handler is not None, command
     return asyncio.run(_with_relay(profile, lambda relay: handler(relay, args)))
@@ -242,7 +323,63 @@ async def _time(relay: RelayClient, args: argparse.Namespace) -> int:
     return 0
 
 
+def _policy_changes(args: argparse.Namespace) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if args.consent:
+        changes["consent"] = args.consent
+    if args.forwarding:
+        changes["forwarding"] = args.forwarding
+    if args.allow:
+        changes["forward_allow"] = args.allow
+    if args.sftp_root:
+        changes["sftp_root"] = args.sftp_root
+    if args.record_input:
+        changes["record_input"] = args.record_input == "yes"
+    return changes
+
+
+async def _policy(relay: RelayClient, args: argparse.Namespace) -> int:
+    target = {"agent": args.agent} if args.command == "agent" else {"customer": args.customer}
+    changes = _policy_changes(args)
+    if changes:
+        value = await relay.call("policy.set", policy=changes, **target)
+    else:
+        value = await relay.call("policy.show", **target)
+    if args.json:
+        show_object(value, True)
+    else:
+        print(f"policy of {value['subject']}:")
+        show_object(value["policy"], False)
+    return 0
+
+
+async def _support_code(relay: RelayClient, args: argparse.Namespace) -> int:
+    params: dict[str, Any] = {"customer": args.customer, "ttl": parse_duration(args.ttl)}
+    if args.request:
+        params["request"] = args.request
+    value = await relay.call("support_code.create", **params)
+    if args.json:
+        show_object(value, True)
+    else:
+        print(
+            f"support code {value['code']} for {value['customer']}, single use, "
+            f"expires {value['expires_at']}"
+        )
+        print("the client runs:")
+        print(f"  {value['command']}")
+    return 0
+
+
+async def _session_end(relay: RelayClient, args: argparse.Namespace) -> int:
+    show_object(await relay.call("session.end", session=args.session), args.json)
+    return 0
+
+
 HANDLERS: dict[tuple[str, str | None], Handler] = {
+    ("customer", "policy"): _policy,
+    ("agent", "policy"): _policy,
+    ("support-code", None): _support_code,
+    ("session", "end"): _session_end,
     ("whoami", None): _whoami,
     ("customer", "add"): _customer_add,
     ("customer", "list"): _customer_list,

@@ -7,14 +7,12 @@ terminals alike); each copy loop is read → write → drain so backpressure hol
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import os
 import shlex
 import signal
 import sys
 import termios
-import threading
 import tty
 from collections.abc import Callable, Iterator
 
@@ -22,6 +20,7 @@ import asyncssh
 
 from console.profile import Profile
 from console.ssh_session import ssh_session
+from console.stdio import FdReader, write_all
 
 CHUNK = 64 * 1024
 Proc = asyncssh.SSHClientProcess[bytes]
@@ -35,38 +34,6 @@ def exit_code(proc: asyncssh.SSHCompletedProcess | Proc) -> int:
         number = getattr(signal.Signals, f"SIG{proc.exit_signal[0]}", None)
         return 128 + (number.value if number else 1)
     return 255
-
-
-class FdReader:
-    """Reads a local fd in a daemon thread (so a blocked read never holds the
-    process open at exit) and hands chunks over a small queue (backpressure)."""
-
-    def __init__(self, fd: int) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=4)
-        threading.Thread(target=self._run, args=(fd,), daemon=True).start()
-
-    def _run(self, fd: int) -> None:
-        while True:
-            try:
-                data = os.read(fd, CHUNK)
-            except OSError:
-                data = b""
-            try:
-                asyncio.run_coroutine_threadsafe(self._queue.put(data), self._loop).result()
-            except (RuntimeError, concurrent.futures.CancelledError):
-                return  # the loop is gone
-            if not data:
-                return
-
-    async def read(self) -> bytes:
-        return await self._queue.get()
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 async def _pump_stdin(proc: Proc, fd: int, close_at_eof: bool = True) -> None:
@@ -89,13 +56,15 @@ async def _pump_out(reader: asyncssh.SSHReader[bytes], fd: int) -> None:
         data = await reader.read(CHUNK)
         if not data:
             return
-        await asyncio.to_thread(_write_all, fd, data)
+        await asyncio.to_thread(write_all, fd, data)
 
 
-async def run_exec(profile: Profile, agent: str, argv: list[str], stdin: bool = True) -> int:
+async def run_exec(
+    profile: Profile, agent: str, argv: list[str], stdin: bool = True, request: str | None = None
+) -> int:
     """Run ``argv`` on the agent; stdout and stderr kept apart; returns its status."""
     command = shlex.join(argv) if len(argv) > 1 else argv[0]
-    async with ssh_session(profile, agent, "exec") as (conn, _):
+    async with ssh_session(profile, agent, "exec", request) as (conn, _):
         proc = await conn.create_process(command, encoding=None)
         feeder = None
         if stdin:
@@ -135,11 +104,14 @@ def _terminal_size(fd: int) -> tuple[int, int]:
 
 
 async def run_shell(
-    profile: Profile, agent: str, on_open: Callable[[str], None] | None = None
+    profile: Profile,
+    agent: str,
+    on_open: Callable[[str], None] | None = None,
+    request: str | None = None,
 ) -> int:
     """Interactive shell with a PTY; window size follows the local terminal."""
     in_fd, out_fd = sys.stdin.fileno(), sys.stdout.fileno()
-    async with ssh_session(profile, agent, "shell") as (conn, opened):
+    async with ssh_session(profile, agent, "shell", request) as (conn, opened):
         if on_open:
             on_open(opened.session_id)
         proc = await conn.create_process(

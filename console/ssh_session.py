@@ -8,6 +8,7 @@ signed by the relay's host CA for principal = agent id, or we abort before auth.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -37,21 +38,35 @@ def known_hosts_for(host_ca: str) -> tuple[list[Any], list[Any], list[Any]]:
     return ([], [parse_public_key(host_ca)], [])
 
 
+def say_progress(event: dict[str, Any]) -> None:
+    """Tell the technician what the session is waiting for (stderr, one line)."""
+    if event.get("state") == "awaiting_consent":
+        print("qp: waiting for the client's consent…", file=sys.stderr, flush=True)
+
+
 async def request_session(
-    relay: RelayClient, agent: str, kind: str
+    relay: RelayClient,
+    agent: str,
+    kind: str,
+    key: asyncssh.SSHKey | None = None,
+    request: str | None = None,
 ) -> tuple[dict[str, Any], asyncssh.SSHKey]:
-    key = generate_key()
-    info = await relay.call("session.open", agent=agent, kind=kind, public_key=public_text(key))
+    """Open a session on the relay for ``key`` (a fresh one by default)."""
+    key = key or generate_key()
+    params: dict[str, Any] = {"agent": agent, "kind": kind, "public_key": public_text(key)}
+    if request:
+        params["request"] = request
+    info = await relay.call("session.open", on_event=say_progress, **params)
     return info, key
 
 
 @contextlib.asynccontextmanager
 async def ssh_session(
-    profile: Profile, agent: str, kind: str
+    profile: Profile, agent: str, kind: str, request: str | None = None
 ) -> AsyncIterator[tuple[asyncssh.SSHClientConnection, Opened]]:
     """Yield an SSH connection to ``agent`` for a new session of ``kind``."""
     async with RelayClient(profile) as relay:
-        info, key = await request_session(relay, agent, kind)
+        info, key = await request_session(relay, agent, kind, request=request)
     cert = parse_certificate(info["certificate"])
     ws = await dial(
         info["tunnel_url"],
@@ -91,6 +106,11 @@ async def ssh_session(
     opened = Opened(info["session_id"], info["agent_id"], info["agent_name"])
     try:
         yield conn, opened
+    except (asyncssh.Error, ConnectionError) as exc:
+        # The tunnel went away under us: the relay stopped, the client ended the
+        # session, or the network broke. One line, no traceback.
+        reason = getattr(exc, "reason", "") or str(exc) or type(exc).__name__
+        raise UnavailableError(f"session {opened.session_id} ended: {reason}") from exc
     finally:
         conn.close()
         with contextlib.suppress(Exception):

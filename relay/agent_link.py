@@ -99,6 +99,8 @@ async def _linked(relay: Relay, ws: ServerConnection, agent: Agent, greeted: boo
                 sessions.resolve_offer(agent.id, sid, None)
             elif msg.type == "session_decline":
                 sessions.resolve_offer(agent.id, sid, msg.body["reason"][:200] or "declined")
+            elif msg.type == "session_ready":
+                await sessions.ready(agent.id, sid)
             elif msg.type == "session_consent_pending":
                 await sessions.consent_pending(agent.id, sid)
             elif msg.type == "session_ended":

@@ -63,6 +63,8 @@ class LiveSession:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     #: Tells the technician waiting for this session about state changes.
     on_state: Callable[[str], Awaitable[None]] | None = None
+    #: Set when the agent reports that the technician's SSH login succeeded.
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class SessionManager:
@@ -78,6 +80,8 @@ class SessionManager:
         self.tap = tap
         self.live: dict[str, LiveSession] = {}
         self._end_lock = asyncio.Lock()
+        #: Seconds an ending session waits for a late "ready" from its agent.
+        self.ready_grace = 1.0
 
     # -- creation ---------------------------------------------------------------
     async def create(
@@ -123,8 +127,10 @@ class SessionManager:
         live.state = state
         started = None
         if state is State.ACTIVE:
-            started = self.clock.now()
-            live.row = dataclasses.replace(live.row, started_at=started, last_seen_at=started)
+            # The clock runs from pairing; started_at is persisted once the agent
+            # reports a successful SSH login (ready), so a refused login bills nothing.
+            now = self.clock.now()
+            live.row = dataclasses.replace(live.row, started_at=now, last_seen_at=now)
             live.started_mono = self.clock.monotonic()
         await self.store.set_session_state(live.row.id, state.value, started)
         if state is State.CONNECTING:
@@ -181,6 +187,17 @@ class SessionManager:
         if live.on_state is not None:
             with contextlib.suppress(Exception):
                 await live.on_state(State.AWAITING_CONSENT.value)
+
+    async def ready(self, agent_id: str, session_id: str) -> None:
+        """The agent accepted the technician's SSH login: the session is billable."""
+        live = self.live.get(session_id)
+        if live is None or live.row.agent_id != agent_id or live.state is not State.ACTIVE:
+            return
+        if live.ready.is_set():
+            return
+        live.ready.set()
+        await self.store.set_session_state(session_id, State.ACTIVE.value, live.row.started_at)
+        await self.store.audit(self.clock.now(), "session_authenticated", agent_id, session_id)
 
     async def client_ended(self, agent_id: str, session_id: str) -> None:
         """The client ended the session on their machine (``qp-agent end``)."""
@@ -256,6 +273,16 @@ class SessionManager:
             assert reason is not None, f"{event} does not end a session"
             was_active = live.state is State.ACTIVE
             live.state = State.ENDED
+        if was_active and not live.ready.is_set():
+            # "ready" travels on the agent's control link, the tunnel close on
+            # another connection: give the message a moment to arrive.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(live.ready.wait(), self.ready_grace)
+            if not live.ready.is_set():
+                was_active = False  # the SSH login never succeeded: nothing to bill
+                await self.store.audit(
+                    self.clock.now(), "session_unauthenticated", live.row.agent_id, live.row.id
+                )
         now = self.clock.now()
         actual = 0
         if was_active and live.started_mono is not None:

@@ -57,8 +57,8 @@ async def dial(
         if status == 404:
             raise NotFoundError(f"{url} is not a Quarkpulse relay endpoint") from None
         raise UnavailableError(f"the relay answered HTTP {status}; try again later") from None
-    except InvalidURI as exc:
-        raise UsageError(f"invalid relay URL {url!r}") from exc
+    except (InvalidURI, ValueError) as exc:  # ValueError: bad port, unclosed [ in the host
+        raise UsageError(f"invalid relay URL {url!r}: {exc}") from None
     except (OSError, InvalidHandshake, TimeoutError) as exc:
         base = url.split("/v1/")[0]
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

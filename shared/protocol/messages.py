@@ -54,6 +54,7 @@ SCHEMAS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "policy": (_DICT, False),
     },
     "session_consent_pending": {"session_id": (_STR, True)},
+    "session_ready": {"session_id": (_STR, True)},
     "session_ended": {"session_id": (_STR, True), "reason": (_STR, True)},
     "support": {
         "code": (_STR, True),
@@ -91,6 +92,7 @@ AGENT_TO_RELAY = frozenset(
         "session_accept",
         "session_decline",
         "session_consent_pending",
+        "session_ready",
         "session_ended",
     }
 )
@@ -133,6 +135,24 @@ def _check_body(schema: dict[str, tuple[tuple[type, ...], bool]], body: Any) -> 
     return None
 
 
+def _is_text(value: object) -> bool:
+    """Whether every string (and key) in ``value`` is encodable as UTF-8."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
 def encode(message: Message) -> str:
     """Serialise ``message`` to its JSON text."""
     return json.dumps(
@@ -159,6 +179,9 @@ def decode(
         raise RemoteProtocolError("control message is not valid JSON") from None
     if not isinstance(raw, dict):
         raise RemoteProtocolError("control message is not a JSON object")
+    if not _is_text(raw):
+        # JSON can spell lone surrogates ("\ud800"), which are not text.
+        raise RemoteProtocolError("control message holds invalid Unicode")
     version = raw.get("v")
     if version != PROTOCOL_VERSION or isinstance(version, bool):
         raise RemoteProtocolError(f"unsupported protocol version {version!r}")

@@ -98,3 +98,16 @@ def test_fuzzed_bytes_only_raise_protocol_errors(data: bytes | str) -> None:
         decode(data, ALL)
     except RemoteProtocolError:
         pass
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"v": 1, "type": "login", "body": {"token": "\\ud800"}}',
+        '{"v": 1, "type": "call", "body": {"method": "x", "params": {"\\udfff": 1}}}',
+        '{"v": 1, "type": "call", "body": {"method": "x", "params": {"a": ["ok", "\\ud83d"]}}}',
+    ],
+)
+def test_lone_surrogates_are_not_text(text: str) -> None:
+    with pytest.raises(RemoteProtocolError, match="invalid Unicode"):
+        decode(text, CONSOLE_TO_RELAY)

@@ -35,14 +35,18 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 def manager(store: Store, clock: FakeClock, node: str = "rly-1") -> SessionManager:
-    return SessionManager(store, clock, Settings(), node)
+    m = SessionManager(store, clock, Settings(), node)
+    m.ready_grace = 0  # no late "ready" messages in these tests
+    return m
 
 
-async def activate(m: SessionManager) -> str:
+async def activate(m: SessionManager, login_ok: bool = True) -> str:
     live, _ = await m.create("agt-1", "tec-1", "cus-1", "exec")
     await m.advance(live, Event.OFFER)
     await m.advance(live, Event.ACCEPT)
     await m.advance(live, Event.PAIRED)
+    if login_ok:
+        await m.ready("agt-1", live.row.id)
     return live.row.id
 
 
@@ -147,3 +151,25 @@ async def test_offers_are_answered_only_by_their_agent(store: Store) -> None:
     await m.wait_accept(live)
     assert live.state is State.CONNECTING
     await m.end(live, Event.SHUTDOWN)
+
+
+async def test_a_refused_ssh_login_bills_nothing(store: Store) -> None:
+    clock = FakeClock()
+    m = manager(store, clock)
+    sid = await activate(m, login_ok=False)
+    await m.ready("agt-intruder", sid)  # only the session's own agent can vouch
+    clock.advance(30)
+    await m.end(m.live[sid], Event.TECHNICIAN_LEFT)
+    assert await store.list_time_entries() == []
+    row = await store.get_session(sid)
+    assert row is not None and row.started_at is None and row.end_reason == "completed"
+
+
+async def test_recovery_does_not_bill_a_session_whose_login_never_succeeded(store: Store) -> None:
+    clock = FakeClock()
+    m = manager(store, clock)
+    await activate(m, login_ok=False)
+    clock.advance(60)
+    await m.heartbeat_once()
+    assert await manager(store, clock).recover() == 1
+    assert await store.list_time_entries() == []
