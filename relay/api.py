@@ -70,7 +70,14 @@ async def _customer_by_name(relay: Relay, tech: Technician, name: str) -> Custom
 
 @method("whoami")
 async def whoami(relay: Relay, tech: Technician, params: Params) -> Any:
-    return {"id": tech.id, "name": tech.name, "role": tech.role, "level": tech.level}
+    return {
+        "id": tech.id,
+        "name": tech.name,
+        "role": tech.role,
+        "level": tech.level,
+        "relay_id": relay.relay_id,
+        "host_ca": relay.authorities.host_ca_public,
+    }
 
 
 @method("customer.add")
@@ -208,7 +215,6 @@ async def agent_revoke(relay: Relay, tech: Technician, params: Params) -> Any:
     await relay.store.audit(relay.clock.now(), "agent_revoke", tech.id, agent.id)
     await relay.disconnect_agent(agent.id)
     return {"id": agent.id, "name": agent.name, "revoked": True}
-
 
 
 # Session, policy and support-code methods register themselves on import.
