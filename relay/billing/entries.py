@@ -1,10 +1,11 @@
-"""Turn an ended session into its draft time entry (pure)."""
+"""Turn ended sessions into draft time entries (pure)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
 
+from relay.billing.compute import Computation
 from relay.billing.rounding import RoundingRule, amount, billable_minutes
 from relay.store.base import Session, TimeEntry
 
@@ -47,4 +48,30 @@ def draft_entry(
             "bytes_to_agent": session.bytes_to_agent,
             "bytes_to_technician": session.bytes_to_technician,
         },
+    )
+
+
+def entry_from_computation(
+    computation: Computation, entry_id: str, created_at: datetime, notes: str = ""
+) -> TimeEntry:
+    """The draft entry for a computed reconnect group; ``details`` holds the full
+    explanation, raw facts included, so the amount can be recomputed later."""
+    return TimeEntry(
+        id=entry_id,
+        session_ids=computation.session_ids,
+        customer_id=computation.customer_id,
+        agent_id=computation.agent_id,
+        technician_id=computation.technician_id,
+        started_at=computation.started_at,
+        ended_at=computation.ended_at,
+        actual_seconds=computation.actual_seconds,
+        billable_minutes=computation.billable_minutes,
+        hourly_rate=computation.hourly_rate,
+        amount=computation.amount,
+        status="draft",
+        created_at=created_at,
+        service_type=computation.context.service_type,
+        ticket=computation.request,
+        notes=notes,
+        details=computation.explanation,
     )
