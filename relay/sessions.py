@@ -323,6 +323,7 @@ class SessionManager:
             bytes_to_agent=live.bytes_to_agent,
             bytes_to_technician=live.bytes_to_technician,
             active_minutes=len(live.minutes),
+            traffic_minutes=tuple(sorted(live.minutes)),
         )
         entry = None
         if actual is not None and row.started_at is not None:
@@ -337,6 +338,7 @@ class SessionManager:
             bytes_to_technician=row.bytes_to_technician,
             active_minutes=row.active_minutes,
             entry=entry,
+            traffic_minutes=row.traffic_minutes,
         )
 
     def entry_for(
@@ -377,6 +379,7 @@ class SessionManager:
                 bytes_to_agent=live.bytes_to_agent,
                 bytes_to_technician=live.bytes_to_technician,
                 active_minutes=len(live.minutes),
+                traffic_minutes=tuple(sorted(live.minutes)),
             )
             for live in self.live.values()
             if live.state is State.ACTIVE
@@ -415,6 +418,7 @@ class SessionManager:
                 bytes_to_technician=row.bytes_to_technician,
                 active_minutes=row.active_minutes,
                 entry=entry,
+                traffic_minutes=row.traffic_minutes,
             )
             if await self.store.close_session(close):
                 count += 1

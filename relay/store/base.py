@@ -89,6 +89,7 @@ class Session:
     bytes_to_agent: int = 0
     bytes_to_technician: int = 0
     active_minutes: int = 0  # minutes with traffic
+    traffic_minutes: tuple[int, ...] = ()  # which minutes (from started_at) had traffic
     ticket: str | None = None
 
 
@@ -123,6 +124,7 @@ class SessionBeat:
     bytes_to_agent: int
     bytes_to_technician: int
     active_minutes: int
+    traffic_minutes: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,7 @@ class SessionClose:
     bytes_to_technician: int
     active_minutes: int
     entry: TimeEntry | None  # None when the session never became active
+    traffic_minutes: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

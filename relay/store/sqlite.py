@@ -557,6 +557,7 @@ class SQLiteStore(Store):
                 beat.bytes_to_agent,
                 beat.bytes_to_technician,
                 beat.active_minutes,
+                _encode(tuple(beat.traffic_minutes)),
                 beat.session_id,
             )
             for beat in beats
@@ -564,8 +565,8 @@ class SQLiteStore(Store):
         async with self._transaction("record session heartbeats") as db:
             await db.executemany(
                 "UPDATE sessions SET last_seen_at = COALESCE(?, last_seen_at),"
-                " bytes_to_agent = ?, bytes_to_technician = ?, active_minutes = ?"
-                " WHERE id = ? AND ended_at IS NULL",
+                " bytes_to_agent = ?, bytes_to_technician = ?, active_minutes = ?,"
+                " traffic_minutes = ? WHERE id = ? AND ended_at IS NULL",
                 params,
             )
 
@@ -578,7 +579,8 @@ class SQLiteStore(Store):
             cursor = await db.execute(
                 "UPDATE sessions SET state = ?, end_reason = ?, ended_at = ?,"
                 " last_seen_at = COALESCE(?, last_seen_at), bytes_to_agent = ?,"
-                " bytes_to_technician = ?, active_minutes = ? WHERE id = ? AND ended_at IS NULL",
+                " bytes_to_technician = ?, active_minutes = ?, traffic_minutes = ?"
+                " WHERE id = ? AND ended_at IS NULL",
                 (
                     close.state,
                     close.end_reason,
@@ -587,6 +589,7 @@ class SQLiteStore(Store):
                     close.bytes_to_agent,
                     close.bytes_to_technician,
                     close.active_minutes,
+                    _encode(tuple(close.traffic_minutes)),
                     close.session_id,
                 ),
             )

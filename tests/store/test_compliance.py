@@ -602,3 +602,15 @@ async def test_concurrent_support_code_use_succeeds_once(store: Store) -> None:
     )
     results = await asyncio.gather(*(store.consume_support_code("hash-1", at(1)) for _ in range(8)))
     assert sum(r is not None for r in results) == 1
+
+
+async def test_traffic_minutes_survive_heartbeat_and_close(store: Store) -> None:
+    await seed(store)
+    await store.add_session(session())
+    await store.heartbeat_sessions([SessionBeat("ses-1", at(3), 10, 20, 2, traffic_minutes=(0, 2))])
+    got = await store.get_session("ses-1")
+    assert got is not None and got.traffic_minutes == (0, 2)
+    close = replace(closing("ses-1", None), traffic_minutes=(0, 2, 7))
+    assert await store.close_session(close)
+    got = await store.get_session("ses-1")
+    assert got is not None and got.traffic_minutes == (0, 2, 7)

@@ -173,3 +173,18 @@ async def test_recovery_does_not_bill_a_session_whose_login_never_succeeded(stor
     await m.heartbeat_once()
     assert await manager(store, clock).recover() == 1
     assert await store.list_time_entries() == []
+
+
+async def test_the_minutes_with_traffic_are_kept_for_billing(store: Store) -> None:
+    clock = FakeClock()
+    m = manager(store, clock)
+    sid = await activate(m)
+    live = m.live[sid]
+    for step in (1, 60, 240, 29):  # at 1 s, 61 s, 301 s and 330 s after pairing
+        clock.advance(step)
+        m._count(live, "to_agent", b"x")
+    await m.end(live, Event.TECHNICIAN_LEFT)
+    row = await store.get_session(sid)
+    assert row is not None
+    assert row.traffic_minutes == (0, 1, 5)
+    assert row.active_minutes == 3
