@@ -16,6 +16,7 @@ from agent.enroll import enroll
 from agent.files import AgentFiles, default_data_dir
 from agent.link import AgentRunner
 from shared.cli_util import run_main
+from shared.errors import UsageError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,6 +50,15 @@ def _parser() -> argparse.ArgumentParser:
     log.add_argument("--data", type=Path, default=None)
     log.add_argument("-n", "--lines", type=int, default=50)
     log.add_argument("--json", action="store_true")
+    dg = sub.add_parser("diagnose", help="check this machine now (works without a relay)")
+    dg.add_argument("--data", type=Path, default=None)
+    dg.add_argument("--json", action="store_true")
+    hp = sub.add_parser("help", help="ask the IT company for help, with a diagnostics snapshot")
+    hp.add_argument("text", nargs="?", help='what is wrong, e.g. "printer offline"')
+    hp.add_argument("--urgent", action="store_true")
+    hp.add_argument("--status", action="store_true", help="show your requests and their state")
+    hp.add_argument("--data", type=Path, default=None)
+    hp.add_argument("--json", action="store_true")
     sup = sub.add_parser("support", help="one-off help with a support code; nothing installed")
     sup.add_argument("--relay", required=True, help="relay URL the technician gave you")
     sup.add_argument("--code", required=True)
@@ -76,6 +86,10 @@ def _main(args: argparse.Namespace) -> int:
         return asyncio.run(run_support(args.relay, args.code))
     if args.command in ("sessions", "end", "consent"):
         return asyncio.run(_local(files, args))
+    if args.command == "diagnose":
+        return asyncio.run(_diagnose(files, args.json))
+    if args.command == "help":
+        return asyncio.run(_help(files, args))
     if args.command == "log":
         return _log(files, args)
     config = files.load_config()
@@ -129,6 +143,53 @@ async def _local(files: AgentFiles, args: argparse.Namespace) -> int:
         approve = bool(args.allow)
     await control_call(sock, {"cmd": "answer", "session": request["session"], "approve": approve})
     print(("allowed " if approve else "denied ") + request["session"])
+    return 0
+
+
+async def _diagnose(files: AgentFiles, as_json: bool) -> int:
+    from rich.console import Console
+
+    from agent.diag_glue import options_from, snapshot
+    from shared.diag_view import render_snapshot
+    from shared.diagnostics import to_json
+
+    config = files.load_config() if files.enrolled() else {}
+    snap = await snapshot(options_from(config, config.get("relay_url")))
+    if as_json:
+        print(json.dumps(to_json(snap)))
+    else:
+        render_snapshot(Console(), snap)
+    return 0
+
+
+async def _help(files: AgentFiles, args: argparse.Namespace) -> int:
+    sock = files.control_socket
+    if args.status:
+        reply = await control_call(sock, {"cmd": "help_status"}, timeout=30)
+        requests = reply["value"] or []
+        if args.json:
+            print(json.dumps(requests))
+        elif not requests:
+            print("you have not asked for help yet")
+        for r in requests if not args.json else []:
+            urgent = " (urgent)" if r["urgent"] else ""
+            print(f"{r['label']}  {r['state']:<11}  {r['created_at']}  {safe(r['text'])}{urgent}")
+            if r.get("resolution"):
+                print(f"    resolution: {safe(r['resolution'])}")
+        return 0
+    if not args.text or not args.text.strip():
+        raise UsageError('say what is wrong, e.g. qp-agent help "printer offline"')
+    reply = await control_call(
+        sock, {"cmd": "help", "text": args.text, "urgent": args.urgent}, timeout=30
+    )
+    value = reply["value"]
+    if args.json:
+        print(json.dumps(value))
+    else:
+        print(
+            f"help request {value['label']} sent; a technician will pick it up "
+            "(see: qp-agent help --status)"
+        )
     return 0
 
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,11 +21,14 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from agent.audit import AgentAudit
 from agent.consent import APPROVED, TIMEOUT, ConsentBroker, ConsentRequest
 from agent.control import serve_control
+from agent.diag_glue import options_from, snapshot
+from agent.diagnostics.options import DiagnosticsOptions
 from agent.files import AgentFiles, Identity
 from agent.processes import SessionContext
 from agent.sshserver import open_tunnel, serve_session
 from shared.backoff import full_jitter
 from shared.clock import SystemClock, iso
+from shared.diagnostics import to_json
 from shared.errors import AuthError, QPError, RemoteProtocolError, error_from_code
 from shared.keys import sign_challenge
 from shared.protocol.messages import RELAY_TO_AGENT, Message, decode, encode
@@ -38,6 +42,8 @@ BACKOFF_CAP = 30.0
 STABLE_AFTER = 60.0
 #: How long ``qp-agent end`` waits for the relay to confirm before ending locally.
 END_ACK_TIMEOUT = 5.0
+#: How long ``qp-agent help`` waits for the relay's answer.
+HELP_TIMEOUT = 15.0
 
 Send = Callable[[Message], Awaitable[None]]
 
@@ -85,6 +91,8 @@ class AgentRunner:
         self.reconnect = True
         #: Why the last link attempt failed, when the relay said why.
         self.failure: QPError | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
     # -- the link ------------------------------------------------------------------
     async def run_forever(self, stop: asyncio.Event) -> None:
@@ -196,6 +204,14 @@ class AgentRunner:
                     ending.ended.set()
                 if ending.task is not None:
                     ending.task.cancel()
+        elif msg.type == "diag_request":
+            task = asyncio.create_task(self._send_snapshot(msg.body, send))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        elif msg.type == "help_reply":
+            waiter = self._replies.pop(msg.body["ref"], None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(msg.body)
         elif msg.type == "error":
             log.warning("relay: %s", msg.body["message"])
 
@@ -265,6 +281,45 @@ class AgentRunner:
         await send(Message("session_decline", {"session_id": sid, "reason": reason}))
         return False
 
+    # -- diagnostics and help requests -------------------------------------------------
+    def diag_options(self, relay_time: str | None = None) -> DiagnosticsOptions:
+        config = self.files.load_config() if self.files.enrolled() else {}
+        return options_from(config, self.ident.relay_url, relay_time)
+
+    async def _send_snapshot(self, body: dict[str, Any], send: Send) -> None:
+        snap = await snapshot(self.diag_options(body.get("relay_time")))
+        reply: dict[str, Any] = {"ref": body["ref"], "snapshot": to_json(snap)}
+        for key in ("session_id", "phase"):
+            if body.get(key):
+                reply[key] = body[key]
+        with contextlib.suppress(Exception):
+            await send(Message("diag_snapshot", reply))
+
+    async def ask_relay(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Send a help message and wait for the relay's ``help_reply``."""
+        if self._send is None:
+            return {"ok": False, "error": "the agent is not connected to the relay right now"}
+        ref = secrets.token_hex(8)
+        waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._replies[ref] = waiter
+        try:
+            await self._send(Message(kind, {"ref": ref, **body}))
+            reply = await asyncio.wait_for(waiter, HELP_TIMEOUT)
+        except (TimeoutError, ConnectionClosed):
+            return {"ok": False, "error": "the relay did not answer; try again"}
+        finally:
+            self._replies.pop(ref, None)
+        if "error" in reply:
+            return {"ok": False, "error": reply["error"]}
+        return {"ok": True, "value": reply.get("value")}
+
+    async def help(self, text: str, urgent: bool) -> dict[str, Any]:
+        snap = await snapshot(self.diag_options())
+        self.audit.record("help_request", "", urgent=urgent, text=text[:200])
+        return await self.ask_relay(
+            "help_request", {"text": text, "urgent": urgent, "snapshot": to_json(snap)}
+        )
+
     # -- the client's control -----------------------------------------------------
     async def end_session(self, session_id: str) -> bool:
         """End a session now. The relay is told first so it records ``client_ended``
@@ -300,6 +355,13 @@ class AgentRunner:
             if not ended:
                 return {"ok": False, "error": f"no running session {target!r}"}
             return {"ok": True, "ended": ended}
+        if cmd == "help":
+            text, urgent = request.get("text"), request.get("urgent", False)
+            if not isinstance(text, str) or not isinstance(urgent, bool):
+                return {"ok": False, "error": "help needs a text"}
+            return await self.help(text, urgent)
+        if cmd == "help_status":
+            return await self.ask_relay("help_status", {})
         if cmd == "pending":
             pending = [
                 {

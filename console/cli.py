@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from console import billing_cmds, diag_cmds
 from console.output import show, show_object
 from console.profile import Profile
 from console.rpc import RelayClient
@@ -22,6 +23,7 @@ AGENT_COLUMNS = [
     ("customer", "Customer"),
     ("online", "Online"),
     ("revoked", "Revoked"),
+    ("worst_finding", "Findings"),
     ("last_seen_at", "Last seen"),
 ]
 SESSION_COLUMNS = [
@@ -33,18 +35,6 @@ SESSION_COLUMNS = [
     ("end_reason", "End reason"),
     ("started_at", "Started"),
     ("ended_at", "Ended"),
-]
-TIME_COLUMNS = [
-    ("id", "ID"),
-    ("customer", "Customer"),
-    ("agent_name", "Agent"),
-    ("technician", "Technician"),
-    ("started_at", "Started"),
-    ("actual_seconds", "Actual s"),
-    ("billable_minutes", "Billable min"),
-    ("hourly_rate", "Rate"),
-    ("amount", "Amount"),
-    ("status", "Status"),
 ]
 
 
@@ -73,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     c_pol = customer.add_parser("policy", help="show or change a customer's session policy")
     c_pol.add_argument("customer")
     _policy_flags(c_pol)
+    billing_cmds.add_customer_parser(customer)
 
     tech = cmd("technician", "technicians").add_subparsers(dest="action", required=True)
     t_add = tech.add_parser("add", help="add a technician and print their token")
@@ -144,7 +135,8 @@ def _parser() -> argparse.ArgumentParser:
     s_rep.add_argument("--speed", type=float, default=1.0)
     s_rep.add_argument("--max-wait", type=float, default=2.0, help="cap on idle pauses (s)")
     cmd("sessions", "recent sessions", True)
-    cmd("time", "time entries", True)
+    diag_cmds.add_parsers(sub)
+    billing_cmds.add_parsers(sub)
     return p
 
 
@@ -178,7 +170,7 @@ def _main(args: argparse.Namespace) -> int:
     if command == "exec":
         from console.remote import run_exec
 
-        argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+        argv = _exec_options(args)
         if not argv:
             raise UsageError("give the command after --, e.g. qp exec AGENT -- uname -a")
         return asyncio.run(
@@ -213,6 +205,26 @@ def _main(args: argparse.Namespace) -> int:
     handler = HANDLERS.get((command, getattr(args, "action", None)))
     assert handler is not None, command
     return asyncio.run(_with_relay(profile, lambda relay: handler(relay, args)))
+
+
+def _exec_options(args: argparse.Namespace) -> list[str]:
+    """Options written after AGENT but before ``--`` still count as qp's own."""
+    rest: list[str] = list(args.argv)
+    if "--" not in rest:
+        return rest
+    cut = rest.index("--")
+    before, command = rest[:cut], rest[cut + 1 :]
+    while before:
+        option = before.pop(0)
+        if option in ("-n", "--no-stdin"):
+            args.no_stdin = True
+        elif option == "--request" and before:
+            args.request = before.pop(0)
+        elif option.startswith("--request="):
+            args.request = option.split("=", 1)[1]
+        else:
+            raise UsageError(f"unknown option {option!r} for qp exec; see qp exec --help")
+    return command
 
 
 async def _with_relay(profile: Profile, body: Callable[[RelayClient], Awaitable[int]]) -> int:
@@ -318,11 +330,6 @@ async def _sessions(relay: RelayClient, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _time(relay: RelayClient, args: argparse.Namespace) -> int:
-    show(await relay.call("time.list"), TIME_COLUMNS, args.json, "time entries")
-    return 0
-
-
 def _policy_changes(args: argparse.Namespace) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     if args.consent:
@@ -376,6 +383,8 @@ async def _session_end(relay: RelayClient, args: argparse.Namespace) -> int:
 
 
 HANDLERS: dict[tuple[str, str | None], Handler] = {
+    **diag_cmds.HANDLERS,
+    **billing_cmds.HANDLERS,
     ("customer", "policy"): _policy,
     ("agent", "policy"): _policy,
     ("support-code", None): _support_code,
@@ -391,5 +400,4 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("agents", None): _agents,
     ("agent", "revoke"): _agent_revoke,
     ("sessions", None): _sessions,
-    ("time", None): _time,
 }

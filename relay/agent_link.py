@@ -12,7 +12,7 @@ import contextlib
 import logging
 import secrets
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import ServerConnection
 
@@ -105,6 +105,22 @@ async def _linked(relay: Relay, ws: ServerConnection, agent: Agent, greeted: boo
                 await sessions.consent_pending(agent.id, sid)
             elif msg.type == "session_ended":
                 await sessions.client_ended(agent.id, sid)
+            elif msg.type == "diag_snapshot":
+                try:
+                    await relay.diag.received(agent.id, msg.body)
+                except RemoteProtocolError as exc:
+                    log.warning("snapshot from %s refused: %s", agent.id, exc)
+            elif msg.type in ("help_request", "help_status"):
+                if msg.type == "help_request":
+                    value: Any = await relay.diag.help_request(agent, msg.body)
+                else:
+                    value = await relay.diag.help_status(agent)
+                reply = {"ref": msg.body["ref"]}
+                if isinstance(value, dict) and "error" in value:
+                    reply["error"] = value["error"]
+                else:
+                    reply["value"] = value
+                await link.send(Message("help_reply", reply))
             else:
                 raise RemoteProtocolError(f"unexpected {msg.type} on a linked agent")
     finally:

@@ -193,6 +193,7 @@ async def enroll_token_list(relay: Relay, tech: Technician, params: Params) -> A
 @method("agent.list")
 async def agent_list(relay: Relay, tech: Technician, params: Params) -> Any:
     names = await _customer_names(relay)
+    worst = await relay.store.worst_findings()
     return [
         {
             "id": a.id,
@@ -202,6 +203,8 @@ async def agent_list(relay: Relay, tech: Technician, params: Params) -> Any:
             "revoked": a.revoked,
             "enrolled_at": iso(a.enrolled_at),
             "last_seen_at": iso(a.last_seen_at),
+            "worst_finding": worst.get(a.id),
+            "support": a.ephemeral,
         }
         for a in await visible_agents(relay.store, tech)
     ]
@@ -218,4 +221,5 @@ async def agent_revoke(relay: Relay, tech: Technician, params: Params) -> Any:
 
 
 # Session, policy and support-code methods register themselves on import.
-from relay import api_sessions  # noqa: E402,F401
+# Billing (rates, time entries, invoices) too.
+from relay import api_billing, api_diag, api_sessions  # noqa: E402,F401

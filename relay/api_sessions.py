@@ -44,6 +44,10 @@ async def session_open(relay: Relay, tech: Technician, params: Params) -> Any:
     user_key = parse_public_key(_str(params, "public_key"))
     if not relay.links.online(agent.id):
         raise NotFoundError(f"agent {agent.name!r} ({agent.id}) is offline")
+    if request:
+        from relay.api_diag import link_session
+
+        request = await link_session(relay, tech, request, agent.id)
     customer = await relay.store.get_customer(agent.customer_id)
     effective = policies.effective(customer.policy if customer else {}, agent.policy)
     forwarding = kind in FORWARD_KINDS and policies.permits_forwarding(effective)
@@ -106,6 +110,7 @@ def session_json(s: Session, agents: dict[str, str], techs: dict[str, str]) -> d
         "agent_name": agents.get(s.agent_id, s.agent_id),
         "technician": techs.get(s.technician_id, s.technician_id),
         "kind": s.kind,
+        "request": s.ticket,
         "state": s.state,
         "end_reason": s.end_reason,
         "created_at": iso(s.created_at),

@@ -27,6 +27,7 @@ from websockets.http11 import Request, Response
 
 from relay import api
 from relay.ca import Authorities, load_authorities
+from relay.diag import Diagnostics
 from relay.ids import token_hash
 from relay.links import AgentLinks
 from relay.sessions import SessionManager, Tap
@@ -88,6 +89,8 @@ class Relay:
         self.links = AgentLinks()
         self.sessions = SessionManager(store, clock, settings, relay_id, tap)
         self.sessions.notify_agent = self._notify_agent
+        self.diag = Diagnostics(self)
+        self.sessions.on_phase = self.diag.session_phase
         self.public_url = settings.public_url.rstrip("/")
         self._preauth = 0
         self.throttle = AuthThrottle(clock, settings.limits.auth_failures_per_minute)
@@ -209,7 +212,9 @@ class Relay:
             await self.sessions.run_tunnel(session_id, side, ws)
             return
         # Control links carry small JSON messages only.
-        ws.protocol.max_message_size = self.settings.limits.control_max_size
+        lim = self.settings.limits
+        agent = path == "/v1/agent"
+        ws.protocol.max_message_size = lim.agent_max_message if agent else lim.control_max_size
         handler: Callable[[ServerConnection], Awaitable[None]] = (
             self._agent_link if path == "/v1/agent" else self._console_link
         )
@@ -231,7 +236,8 @@ class Relay:
             await ws.close(code=INTERNAL, reason="internal relay error")
 
     async def recv(self, ws: ServerConnection, allowed: frozenset[str]) -> Message:
-        return decode(await ws.recv(), allowed, self.settings.limits.control_max_size)
+        limit = ws.protocol.max_message_size or self.settings.limits.control_max_size
+        return decode(await ws.recv(), allowed, limit)
 
     async def preauth_recv(self, ws: ServerConnection, allowed: frozenset[str]) -> Message | None:
         """First message of a link, under the pre-auth cap and timeout."""

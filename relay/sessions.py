@@ -24,6 +24,7 @@ from relay.ids import new_id, new_token, same_secret, token_hash
 from relay.pump import pump
 from relay.settings import Settings
 from relay.store.base import Session, SessionBeat, SessionClose, Store, TimeEntry
+from relay.timekeeping import Timekeeper
 from shared.clock import Clock
 from shared.errors import UnavailableError
 from shared.protocol.session_state import EndReason, Event, State, next_state
@@ -74,6 +75,8 @@ class SessionManager:
         self, store: Store, clock: Clock, settings: Settings, node_id: str, tap: Tap | None = None
     ) -> None:
         self.store = store
+        #: Writes each ended session with its entry, priced by the rate card in force.
+        self.timekeeper = Timekeeper(store, clock)
         self.clock = clock
         self.settings = settings
         self.node_id = node_id
@@ -198,6 +201,8 @@ class SessionManager:
         live.ready.set()
         await self.store.set_session_state(session_id, State.ACTIVE.value, live.row.started_at)
         await self.store.audit(self.clock.now(), "session_authenticated", agent_id, session_id)
+        if self.on_phase is not None:
+            await self.on_phase(agent_id, session_id, "before")
 
     async def client_ended(self, agent_id: str, session_id: str) -> None:
         """The client ended the session on their machine (``qp-agent end``)."""
@@ -290,7 +295,7 @@ class SessionManager:
             actual = math.ceil(self.clock.monotonic() - live.started_mono)
         close = self._closing(live, reason, now, actual if was_active else None)
         try:
-            await self.store.close_session(close)
+            await self.timekeeper.close_session(close)
         finally:
             self.live.pop(live.row.id, None)
             live.paired.set()  # release a tunnel end still waiting for its partner
@@ -313,6 +318,8 @@ class SessionManager:
             actual_seconds=actual,
         )
         await self._notify_end(live, reason)
+        if self.on_phase is not None and live.ready.is_set():
+            await self.on_phase(live.row.agent_id, live.row.id, "after")
         return True
 
     def _closing(
@@ -344,7 +351,8 @@ class SessionManager:
     def entry_for(
         self, row: Session, started_at: datetime, ended_at: datetime, actual: int
     ) -> TimeEntry:
-        """The draft time entry at the relay's configured default rate."""
+        """The draft time entry at the relay's configured default rate; with a rate
+        card imported, :class:`Timekeeper` prices (or merges) it by the card."""
         bill = self.settings.billing
         rule = RoundingRule(
             bill.minimum_minutes, bill.increment_minutes, bill.rounding, bill.grace_seconds
@@ -359,6 +367,10 @@ class SessionManager:
             rule,
             self.clock.now(),
         )
+
+    #: Set by the relay: asks the agent for a snapshot when a session starts
+    #: (phase "before") and ends ("after").
+    on_phase: Callable[[str, str, str], Awaitable[None]] | None = None
 
     #: Set by the relay: tells an agent that a session it serves is over.
     notify_agent: Callable[[str, str, str], Awaitable[None]] | None = None
@@ -420,7 +432,7 @@ class SessionManager:
                 entry=entry,
                 traffic_minutes=row.traffic_minutes,
             )
-            if await self.store.close_session(close):
+            if await self.timekeeper.close_session(close):
                 count += 1
                 await self.store.audit(
                     self.clock.now(),

@@ -7,18 +7,21 @@ so a typo never silently leaves a limit at its default.
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.errors import ConfigError
 
 
 @dataclass(frozen=True)
 class Limits:
-    control_max_size: int = 64 * 1024  # bytes in one control message
+    control_max_size: int = 64 * 1024  # bytes in one control message from a console
+    agent_max_message: int = 384 * 1024  # from an agent (room for one diagnostics snapshot)
     tunnel_max_size: int = 1024 * 1024  # bytes in one tunnel frame
     tunnel_max_queue: int = 8  # frames buffered per tunnel end before reads pause
     tunnel_token_ttl: int = 60  # seconds a tunnel token stays usable (≤ 60)
@@ -47,20 +50,52 @@ class Billing:
 
 
 @dataclass(frozen=True)
+class Company:
+    """The IT company as the supplier on its invoices. Empty required fields make
+    invoicing refuse with a message naming them (see :meth:`missing`)."""
+
+    legal_name: str = ""
+    address: str = ""  # street and number
+    address2: str = ""  # optional second address line
+    postcode: str = ""
+    city: str = ""
+    country: str = "NL"  # ISO 3166 alpha-2
+    kvk: str = ""  # Chamber of Commerce number: endpoint and legal id on e-invoices
+    vat_id: str = ""  # e.g. NL123456789B01
+    iban: str = ""
+    email: str = ""
+    timezone: str = "Europe/Amsterdam"  # supply dates and invoice periods are local
+    vat_percent: Decimal = Decimal("21")  # standard rate on invoice lines
+    payment_means: str = "58"  # 58 SEPA credit transfer, 30 credit transfer
+
+    REQUIRED = ("legal_name", "address", "postcode", "city", "kvk", "vat_id", "iban")
+
+    def missing(self) -> list[str]:
+        """The required fields still empty."""
+        return [name for name in self.REQUIRED if not str(getattr(self, name)).strip()]
+
+
+@dataclass(frozen=True)
 class Settings:
     public_url: str = ""  # what agents and technicians dial; derived from --listen if empty
     heartbeat_interval: int = 15  # seconds between persisted heartbeats of active sessions
+    snapshots_per_agent: int = 50  # diagnostics history kept per agent
+    diag_timeout: int = 15  # seconds to wait for a fresh snapshot from an agent
     limits: Limits = field(default_factory=Limits)
     billing: Billing = field(default_factory=Billing)
+    company: Company = field(default_factory=Company)
 
 
 DEFAULT_TOML = """\
 # Quarkpulse relay settings. Every key is optional; shown here with its default.
 public_url = "{public_url}"
 heartbeat_interval = 15
+snapshots_per_agent = 50
+diag_timeout = 15
 
 [limits]
 control_max_size = 65536
+agent_max_message = 393216
 tunnel_max_size = 1048576
 tunnel_max_queue = 8
 tunnel_token_ttl = 60
@@ -84,6 +119,21 @@ minimum_minutes = 15
 increment_minutes = 5
 rounding = "up"
 grace_seconds = 0
+
+[company]                     # the supplier on invoices; invoicing needs every field
+legal_name = ""               # but address2 and email filled in
+address = ""
+address2 = ""
+postcode = ""
+city = ""
+country = "NL"
+kvk = ""
+vat_id = ""
+iban = ""
+email = ""
+timezone = "Europe/Amsterdam"
+vat_percent = "21"
+payment_means = "58"          # 58 SEPA credit transfer, 30 credit transfer
 """
 
 
@@ -91,7 +141,7 @@ def _build(cls: type[Any], raw: dict[str, Any], section: str) -> Any:
     known = {f.name: f for f in fields(cls)}
     values: dict[str, Any] = {}
     for key, value in raw.items():
-        if key not in known or key in ("limits", "billing"):
+        if key not in known or key in ("limits", "billing", "company"):
             raise ConfigError(f"unknown setting {section}{key!r} in relay.toml")
         default = getattr(cls(), key)
         try:
@@ -119,8 +169,9 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
     limits = _build(Limits, raw.pop("limits", {}), "limits.")
     billing = _build(Billing, raw.pop("billing", {}), "billing.")
+    company = _build(Company, raw.pop("company", {}), "company.")
     top = _build(Settings, raw, "")
-    settings = Settings(top.public_url, top.heartbeat_interval, limits, billing)
+    settings: Settings = dataclasses.replace(top, limits=limits, billing=billing, company=company)
     validate(settings)
     return settings
 
@@ -136,6 +187,7 @@ def validate(settings: Settings) -> None:
         raise ConfigError("billing.rounding must be up, nearest or down")
     if bill.increment_minutes <= 0 or bill.minimum_minutes < 0 or bill.hourly_rate < 0:
         raise ConfigError("billing figures must be positive")
+    _validate_company(settings.company)
     for name in (
         "control_max_size",
         "tunnel_max_size",
@@ -145,3 +197,22 @@ def validate(settings: Settings) -> None:
     ):
         if getattr(lim, name) <= 0:
             raise ConfigError(f"limits.{name} must be positive")
+
+
+def _validate_company(company: Company) -> None:
+    from relay.billing.invoice import iban_is_valid
+
+    try:
+        ZoneInfo(company.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"company.timezone {company.timezone!r} is not a known time zone"
+        ) from None
+    if not (len(company.country) == 2 and company.country.isalpha() and company.country.isupper()):
+        raise ConfigError("company.country must be a two-letter code such as NL")
+    if not 0 < company.vat_percent < 100:
+        raise ConfigError("company.vat_percent must be above 0 and below 100")
+    if company.payment_means not in ("30", "58"):
+        raise ConfigError('company.payment_means must be "58" (SEPA) or "30"')
+    if company.iban and not iban_is_valid(company.iban):
+        raise ConfigError(f"company.iban {company.iban!r} is not a valid IBAN")

@@ -43,7 +43,12 @@ class WebSocketTransport(asyncio.Transport):
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._closing or not data:
             return
-        self._chunks.append(bytes(data))
+        raw = bytes(data)
+        step = self._frame_size
+        if len(raw) <= step:
+            self._chunks.append(raw)
+        else:  # keep every frame under 2 x frame_size
+            self._chunks.extend(raw[i : i + step] for i in range(0, len(raw), step))
         self._pending.set()
 
     def writelines(self, list_of_data: Any) -> None:
@@ -94,14 +99,17 @@ class WebSocketTransport(asyncio.Transport):
             return
 
     def _take_frame(self) -> bytes:
-        parts: list[bytes] = []
-        size = 0
+        # Whole chunks only: splitting at exactly frame_size left a tiny remainder
+        # frame after almost every full one (two 32 KiB SSH packets exceed 64 KiB),
+        # doubling the frames the relay pumps. A frame may thus exceed frame_size by
+        # one chunk, far below the relay's tunnel_max_size.
+        first = self._chunks.popleft()
+        if not self._chunks or len(first) >= self._frame_size:
+            return first
+        parts = [first]
+        size = len(first)
         while self._chunks and size < self._frame_size:
             chunk = self._chunks.popleft()
-            room = self._frame_size - size
-            if len(chunk) > room:
-                self._chunks.appendleft(chunk[room:])
-                chunk = chunk[:room]
             parts.append(chunk)
             size += len(chunk)
         return b"".join(parts)

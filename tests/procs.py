@@ -201,6 +201,11 @@ class World:
         )
         agent_id = re.search(r"\((agt-[0-9a-f]+)\)", out.stdout.decode())
         assert agent_id, out.stdout
+        # Tests only ever talk to loopback: never probe the machine's real gateway.
+        config_path = data / "agent.json"
+        config = json.loads(config_path.read_text())
+        config["diagnostics"] = {"probe_gateway": False}
+        config_path.write_text(json.dumps(config))
         return agent_id.group(1), data
 
     def start_agent(self, data: Path) -> Proc:

@@ -16,6 +16,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from relay.store.diag_base import DiagnosticsStore
+
 
 @dataclass(frozen=True)
 class Customer:
@@ -153,7 +155,11 @@ class AuditRecord:
     detail: dict[str, Any]
 
 
-class Store(ABC):
+# Imported here rather than at the top: billing_base subclasses TimeEntry (above).
+from relay.store.billing_base import BillingStore  # noqa: E402
+
+
+class Store(BillingStore, DiagnosticsStore, ABC):
     """Persistence for one relay (or a cluster sharing one database)."""
 
     # -- lifecycle -----------------------------------------------------------

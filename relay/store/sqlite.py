@@ -51,6 +51,9 @@ from relay.store.base import (
     Technician,
     TimeEntry,
 )
+from relay.store.billing_sqlite import SQLiteBillingMixin
+from relay.store.diag_base import HelpRequest, SnapshotRecord
+from relay.store.diag_sqlite import SQLiteDiagnosticsMixin
 from shared.errors import ConfigError, ConflictError, QPError, StorageError
 
 _R = TypeVar("_R")
@@ -129,7 +132,7 @@ def _decoder(hint: Any) -> Callable[[Any], Any]:
         return lambda text: tuple(json.loads(text))
     if get_origin(hint) is dict:
         return json.loads
-    if hint in (str, int, str | None):
+    if hint in (str, int, str | None, int | None):
         return lambda value: value
     raise TypeError(f"no column decoding for fields of type {hint!r}")
 
@@ -145,6 +148,8 @@ _DECODERS: dict[type, dict[str, Callable[[Any], Any]]] = {
         TimeEntry,
         AuditRecord,
         SupportCode,
+        SnapshotRecord,
+        HelpRequest,
     )
 }
 
@@ -218,7 +223,7 @@ def _create_private(path: str) -> None:
 # -- the store -----------------------------------------------------------------------
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteBillingMixin, SQLiteDiagnosticsMixin, Store):
     """The relay's store in the SQLite file at ``path`` (created 0600 on first open)."""
 
     def __init__(self, path: str) -> None:

@@ -23,6 +23,7 @@ _STR = (str,)
 _INT = (int,)
 _DICT = (dict,)
 _LIST = (list,)
+_BOOL = (bool,)
 
 # type -> {field: (allowed python types, required)}
 SCHEMAS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
@@ -55,6 +56,27 @@ SCHEMAS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     },
     "session_consent_pending": {"session_id": (_STR, True)},
     "session_ready": {"session_id": (_STR, True)},
+    # diagnostics and help requests
+    "diag_request": {
+        "ref": (_STR, True),
+        "session_id": (_STR, False),
+        "phase": (_STR, False),
+        "relay_time": (_STR, False),
+    },
+    "diag_snapshot": {
+        "ref": (_STR, True),
+        "snapshot": (_DICT, True),
+        "session_id": (_STR, False),
+        "phase": (_STR, False),
+    },
+    "help_request": {
+        "ref": (_STR, True),
+        "text": (_STR, True),
+        "urgent": (_BOOL, True),
+        "snapshot": (_DICT, False),
+    },
+    "help_status": {"ref": (_STR, True)},
+    "help_reply": {"ref": (_STR, True), "value": ((dict, list), False), "error": (_STR, False)},
     "session_ended": {"session_id": (_STR, True), "reason": (_STR, True)},
     "support": {
         "code": (_STR, True),
@@ -94,10 +116,23 @@ AGENT_TO_RELAY = frozenset(
         "session_consent_pending",
         "session_ready",
         "session_ended",
+        "diag_snapshot",
+        "help_request",
+        "help_status",
     }
 )
 RELAY_TO_AGENT = frozenset(
-    {"challenge", "enrolled", "welcome", "support_ok", "session_offer", "session_end", "error"}
+    {
+        "challenge",
+        "enrolled",
+        "welcome",
+        "support_ok",
+        "session_offer",
+        "session_end",
+        "diag_request",
+        "help_reply",
+        "error",
+    }
 )
 CONSOLE_TO_RELAY = frozenset({"login", "call"})
 RELAY_TO_CONSOLE = frozenset({"login_ok", "result", "event", "error"})

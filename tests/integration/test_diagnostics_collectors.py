@@ -24,8 +24,8 @@ from rich.console import Console
 from agent.diagnostics.collector import Collector
 from agent.diagnostics.options import DiagnosticsOptions, RelayClockReference, TcpTarget
 from agent.diagnostics.runner import default_collectors, take_snapshot
-from console.diag_view import render_diff, render_snapshot
 from shared.clock import Clock, SystemClock
+from shared.diag_view import render_diff, render_snapshot
 from shared.diagnostics import JournalInfo, Listener, Mount, Snapshot, decode, encode
 from shared.diagnostics_diff import diff
 from tests.procs import timeout

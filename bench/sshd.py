@@ -1,0 +1,84 @@
+"""A throwaway asyncssh server for the benchmarks' direct-TCP baselines.
+
+``python bench/sshd.py --host-key FILE --client-key FILE.pub --data DIR`` listens on
+127.0.0.1:0 with the agent's own process handler (:func:`agent.processes.process_handler`
+around :func:`~agent.processes.handle_process`, auditing to ``DIR/audit.log`` and
+recording PTY sessions under ``DIR/recordings`` as the agent does) and the same
+server options :func:`agent.sshserver.serve_session` passes, prints
+``listening on PORT`` on stdout, and serves until SIGTERM or SIGINT.
+Keep it in step with :mod:`agent.sshserver` when that changes.
+
+It is a separate process on purpose: the baselines must be process-to-process,
+like the relayed path (console → relay → agent), not sharing one event loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import asyncssh  # noqa: E402
+
+from agent.audit import AgentAudit  # noqa: E402
+from agent.processes import SessionContext, process_handler  # noqa: E402
+
+# Same values as agent/sshserver.py.
+LOGIN_TIMEOUT = 30
+KEEPALIVE = 30
+
+
+async def serve(host_key: Path, client_key: Path, data: Path) -> None:
+    data.mkdir(parents=True, exist_ok=True)
+    ctx = SessionContext(
+        "ses-bench-direct",
+        "bench",
+        AgentAudit(data / "audit.log"),
+        recordings=data / "recordings",
+    )
+    server = await asyncssh.listen(
+        "127.0.0.1",
+        0,
+        config=None,
+        server_host_keys=[asyncssh.read_private_key(host_key)],
+        authorized_client_keys=asyncssh.read_authorized_keys(str(client_key)),
+        process_factory=process_handler(ctx),
+        encoding=None,
+        login_timeout=LOGIN_TIMEOUT,
+        keepalive_interval=KEEPALIVE,
+        agent_forwarding=False,
+        x11_forwarding=False,
+        allow_scp=False,
+        sftp_factory=None,  # the agent serves SFTP; neither benchmark uses it
+        compression_algs=None,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"listening on {server.get_port()}", flush=True)
+    await stop.wait()
+    server.close()
+    await server.wait_closed()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host-key", type=Path, required=True, help="private host key file")
+    parser.add_argument(
+        "--client-key", type=Path, required=True, help="the one authorized client public key"
+    )
+    parser.add_argument(
+        "--data", type=Path, required=True, help="directory for the audit log and recordings"
+    )
+    args = parser.parse_args()
+    asyncio.run(serve(args.host_key, args.client_key, args.data))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,288 @@
+"""Invoicing: a customer's approved time of one month becomes a numbered invoice.
+
+:func:`plan_invoice` gathers the approved, uninvoiced entries whose work started
+in the period (local dates in the company's time zone), draws prepaid hours,
+builds the lines and checks the document against the e-invoicing rules, without
+writing anything (``--dry-run`` shows exactly this). :func:`create_invoice` then
+writes it: the store numbers it and locks its entries in one transaction.
+Credit notes cancel an invoice in full; exports render the stored snapshot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from relay.billing.exports import to_csv, to_html, to_json
+from relay.billing.invoice import (
+    REVERSE_CHARGE,
+    Invoice,
+    InvoiceLine,
+    Party,
+    PaymentMeansCode,
+    Period,
+    Supplier,
+    VatCategory,
+    credit_note_for,
+    format_number,
+    totals,
+)
+from relay.billing.invoice_build import (
+    allocate_prepaid,
+    document,
+    line_for,
+    line_record,
+    party_json,
+    supplier_json,
+)
+from relay.billing.ubl import Profile, check_parties, to_ubl
+from relay.ids import new_id
+from relay.settings import Company
+from relay.store.base import Customer, Store
+from relay.store.billing_base import (
+    CreditRequest,
+    CustomerBilling,
+    EntryQuery,
+    InvoiceDraft,
+    InvoiceRecord,
+    PrepaidDraw,
+)
+from shared.errors import ConfigError, NotFoundError, UsageError
+
+FORMATS = ("csv", "json", "ubl", "html")
+KVK_SCHEME = "0106"
+
+
+def supplier_for(company: Company, terms_days: int) -> Supplier:
+    """The supplier on an invoice; ConfigError naming what relay.toml still lacks."""
+    missing = company.missing()
+    if missing:
+        raise ConfigError(
+            "invoices need the company's own data: set "
+            + ", ".join(f"company.{name}" for name in missing)
+            + " in relay.toml and restart the relay"
+        )
+    lines = tuple(line for line in (company.address, company.address2) if line.strip())
+    try:
+        party = Party(
+            legal_name=company.legal_name,
+            address_lines=lines,
+            postcode=company.postcode,
+            city=company.city,
+            country_code=company.country,
+            endpoint_id=company.kvk,
+            endpoint_scheme=KVK_SCHEME,
+            kvk_number=company.kvk,
+            vat_id=company.vat_id,
+            email=company.email or None,
+        )
+        means: PaymentMeansCode = "30" if company.payment_means == "30" else "58"
+        return Supplier(party, company.iban, terms_days, means)
+    except UsageError as exc:
+        raise ConfigError(f"relay.toml [company]: {exc}") from None
+
+
+def customer_party(billing: CustomerBilling) -> Party:
+    return Party(
+        legal_name=billing.legal_name,
+        address_lines=billing.address_lines,
+        postcode=billing.postcode,
+        city=billing.city,
+        country_code=billing.country,
+        endpoint_id=billing.endpoint_id,
+        endpoint_scheme=billing.endpoint_scheme,
+        kvk_number=billing.kvk,
+        vat_id=billing.vat_id,
+        email=billing.email,
+    )
+
+
+def local_bounds(period: Period, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """UTC instants of the period's first local midnight and the one after its end."""
+    start = datetime.combine(period.start, time(0), zone).astimezone(UTC)
+    after = date.fromordinal(period.end.toordinal() + 1)
+    return start, datetime.combine(after, time(0), zone).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An invoice ready to write, and its document as it will read (``number`` is
+    a preview until the store allocates the real one)."""
+
+    draft: InvoiceDraft
+    invoice: Invoice
+    supplier: Supplier
+    customer: Party
+
+
+async def plan_invoice(
+    store: Store,
+    company: Company,
+    customer: Customer,
+    period: Period,
+    *,
+    reference: str | None,
+    actor: str,
+    now: datetime,
+) -> Plan:
+    """The invoice for ``customer``'s approved, uninvoiced work in ``period``."""
+    zone = ZoneInfo(company.timezone)
+    billing = await store.get_customer_billing(customer.id)
+    if billing is None:
+        raise UsageError(
+            f"customer {customer.name!r} has no billing data yet; "
+            f"set it with: qp customer billing {customer.name!r} --legal-name … --address …"
+        )
+    supplier = supplier_for(company, billing.payment_terms_days)
+    party = customer_party(billing)
+    start, before = local_bounds(period, zone)
+    entries = await store.query_entries(
+        EntryQuery(
+            customer_id=customer.id,
+            status="approved",
+            started_from=start,
+            started_before=before,
+            with_details=False,
+        )
+    )
+    if not entries:
+        raise UsageError(
+            f"no approved, uninvoiced time entries for {customer.name} from "
+            f"{period.start} to {period.end}; approve entries with qp time approve"
+        )
+    days = {e.id: e.started_at.astimezone(zone).date() for e in entries}
+    draws = allocate_prepaid(
+        [(e.id, days[e.id], e.billable_minutes) for e in entries],
+        await store.prepaid_balances(customer.id),
+    )
+    techs = {t.id: t.name for t in await store.list_technicians()}
+    agents = {a.id: a.name for a in await store.list_agents()}
+    vat = REVERSE_CHARGE if billing.reverse_charge else VatCategory("S", company.vat_percent)
+    lines: list[InvoiceLine] = []
+    for e in entries:
+        prepaid = sum(d.minutes for d in draws.get(e.id, ()))
+        lines.append(
+            line_for(
+                e,
+                days[e.id],
+                techs.get(e.technician_id, e.technician_id),
+                vat,
+                prepaid,
+                agents.get(e.agent_id, ""),
+            )
+        )
+    issue = now.astimezone(zone).date()
+    preview = await store.next_invoice_number(issue.year)
+    invoice = Invoice(
+        number=format_number(issue.year, min(preview, 999_999)),
+        issue_date=issue,
+        due_date=supplier.due_date(issue),
+        period=period,
+        buyer_reference=(reference or billing.reference or customer.name).strip(),
+        lines=tuple(lines),
+    )
+    check_parties(invoice, supplier, party)  # what the e-invoicing rules need
+    sums = totals(invoice)
+    draft = InvoiceDraft(
+        id=new_id("inv"),
+        customer_id=customer.id,
+        issue_date=issue,
+        due_date=invoice.due_date,
+        period_start=period.start,
+        period_end=period.end,
+        buyer_reference=invoice.buyer_reference,
+        currency=invoice.currency,
+        supplier=supplier_json(supplier),
+        customer=party_json(party),
+        total_excl_vat=sums.tax_exclusive,
+        vat_total=sums.tax,
+        total_incl_vat=sums.tax_inclusive,
+        created_at=now,
+        created_by=actor,
+        lines=tuple(
+            line_record(i, e.id, ln)
+            for i, (e, ln) in enumerate(zip(entries, lines, strict=True), 1)
+        ),
+        entry_ids=tuple(e.id for e in entries),
+        draws=tuple(
+            PrepaidDraw(d.block_id, entry_id, d.minutes)
+            for entry_id, taken in draws.items()
+            for d in taken
+        ),
+    )
+    return Plan(draft, invoice, supplier, party)
+
+
+async def credit_invoice(
+    store: Store, ref: str, reason: str, actor: str, now: datetime, zone: ZoneInfo
+) -> tuple[InvoiceRecord, InvoiceRecord]:
+    """The credit note cancelling invoice ``ref``, and that invoice."""
+    original = await store.get_invoice(ref)
+    if original is None:
+        raise NotFoundError(f"no invoice {ref!r}; see qp invoice list")
+    issue = now.astimezone(zone).date()
+    invoice, _, _ = document(original)
+    credit_note_for(invoice, format_number(issue.year, 1), issue)  # the document's own checks
+    request = CreditRequest(new_id("inv"), original.id, issue, now, actor, reason.strip())
+    return await store.credit_invoice(request), original
+
+
+async def render(store: Store, ref: str, fmt: str, profile: Profile) -> tuple[InvoiceRecord, bytes]:
+    """The stored invoice ``ref`` as ``fmt`` (csv, json, ubl, html)."""
+    if fmt not in FORMATS:
+        raise UsageError(f"format must be one of {', '.join(FORMATS)}")
+    record = await store.get_invoice(ref)
+    if record is None:
+        raise NotFoundError(f"no invoice {ref!r}; see qp invoice list")
+    original = None
+    if record.credits_invoice_id is not None:
+        original = await store.get_invoice(record.credits_invoice_id)
+    invoice, supplier, party = document(record, original)
+    if fmt == "ubl":
+        return record, to_ubl(invoice, supplier, party, profile=profile)
+    text = {
+        "csv": lambda: to_csv(invoice),
+        "json": lambda: to_json(invoice, supplier, party),
+        "html": lambda: to_html(invoice, supplier, party),
+    }[fmt]()
+    return record, text.encode()
+
+
+def summary(record: InvoiceRecord, customer: str) -> dict[str, Any]:
+    """An invoice as ``qp invoice list`` shows it."""
+    return {
+        "id": record.id,
+        "number": record.number,
+        "kind": record.kind,
+        "customer": customer,
+        "issue_date": record.issue_date.isoformat(),
+        "due_date": record.due_date.isoformat(),
+        "period": f"{record.period_start.isoformat()}..{record.period_end.isoformat()}",
+        "total_excl_vat": str(record.total_excl_vat),
+        "vat": str(record.vat_total),
+        "total_incl_vat": str(record.total_incl_vat),
+        "lines": record.line_count or len(record.lines),
+        "credits": record.credits_invoice_id,
+        "credited_by": record.credited_by_id,
+    }
+
+
+def line_json(line: InvoiceLine) -> dict[str, Any]:
+    return {
+        "date": line.supply_date.isoformat(),
+        "technician": line.technician,
+        "request": line.request_ref,
+        "description": line.description,
+        "actual_minutes": line.actual_minutes,
+        "billable_minutes": line.billable_minutes,
+        "prepaid_minutes": line.prepaid_minutes,
+        "rate": str(line.unit_price),
+        "surcharges": list(line.surcharges),
+        "amount": str(line.line_amount),
+    }
+
+
+def prepaid_minutes(plan: Plan) -> int:
+    return sum(d.minutes for d in plan.draft.draws)

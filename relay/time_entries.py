@@ -1,0 +1,235 @@
+"""Changing time entries: edits with a reason, manual work, and who sees what.
+
+Rules (the store makes each change atomic and refuses invoiced entries itself):
+
+- an invoiced entry never changes; an approved one only with a recorded reason;
+- an edit of the service type, complexity, urgency or request recomputes the
+  entry from its raw facts with the rate card it was computed with;
+- manual work (phone, on site, project…) is priced like a session by the card in
+  force at its start, and may not be negative nor overlap the technician's
+  other entries;
+- a technician sees and edits only their own draft entries; ``billing`` and
+  ``admin`` see and edit every entry. Unknown and forbidden look the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from relay.authz import sees_all_customers
+from relay.billing.compute import compute_entry
+from relay.billing.facts import EntryContext, SessionFacts
+from relay.billing.ratecard import COMPLEXITIES, SERVICE_TYPES
+from relay.billing.rounding import RoundingRule, amount, billable_minutes
+from relay.ids import new_id
+from relay.settings import Billing
+from relay.store.base import Store, Technician
+from relay.store.billing_base import BillableEntry, EntryEdit, EntryUpdate
+from relay.timekeeping import RateBook, billable_from, change_log, entry_facts
+from shared.clock import iso
+from shared.errors import ConfigError, NotFoundError, UsageError
+
+EDITABLE = ("service_type", "complexity", "urgent", "ticket", "notes")
+MAX_NOTES = 2000
+MAX_MANUAL = timedelta(hours=24)
+
+
+def may_see(tech: Technician, entry: BillableEntry) -> bool:
+    """Billing and admins see every entry; a technician only their own drafts."""
+    if sees_all_customers(tech):
+        return True
+    return entry.technician_id == tech.id and entry.status == "draft"
+
+
+async def visible_entry(store: Store, tech: Technician, entry_id: str) -> BillableEntry:
+    """The entry, if ``tech`` may see it; the same NotFoundError otherwise."""
+    entry = await store.get_entry(entry_id)
+    if entry is None or not may_see(tech, entry):
+        raise NotFoundError(f"no time entry {entry_id!r} that you can see")
+    return entry
+
+
+def check_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """Validate the fields of an edit; returns them cleaned."""
+    out: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name not in EDITABLE:
+            raise UsageError(f"{name} cannot be edited; edit one of {', '.join(EDITABLE)}")
+        if name == "service_type" and value not in SERVICE_TYPES:
+            raise UsageError(f"service must be one of {', '.join(SERVICE_TYPES)}")
+        if name == "complexity" and value not in COMPLEXITIES:
+            raise UsageError(f"complexity must be one of {', '.join(COMPLEXITIES)}")
+        if name == "urgent" and not isinstance(value, bool):
+            raise UsageError("urgent must be true or false")
+        if name in ("ticket", "notes") and not isinstance(value, str):
+            raise UsageError(f"{name} must be text")
+        if name == "notes" and len(value) > MAX_NOTES:
+            raise UsageError(f"notes are longer than {MAX_NOTES} characters")
+        out[name] = value.strip() if isinstance(value, str) else value
+    if not out:
+        raise UsageError("nothing to change: give --complexity, --service, --notes or --request")
+    return out
+
+
+async def edit_entry(
+    store: Store,
+    book: RateBook,
+    entry: BillableEntry,
+    changes: dict[str, Any],
+    reason: str,
+    actor: str,
+    now: datetime,
+) -> BillableEntry:
+    """Apply ``changes`` (see :data:`EDITABLE`) with ``reason``; recomputes the figures."""
+    if not reason.strip():
+        raise UsageError("give the reason for the change (--reason)")
+    if entry.status == "invoiced":
+        raise UsageError(
+            f"time entry {entry.id} is invoiced and locked; credit its invoice to correct it"
+        )
+    changes = check_changes(changes)
+    new = await _recomputed(book, entry, changes)
+    history = change_log(entry, new, actor, now, reason.strip())
+    if not history:
+        raise UsageError(f"time entry {entry.id} already has these values; nothing changed")
+    return await store.update_entry(EntryUpdate(new, entry.revision, history))
+
+
+async def _recomputed(
+    book: RateBook, entry: BillableEntry, changes: dict[str, Any]
+) -> BillableEntry:
+    request = changes.get("ticket", entry.ticket) or None
+    notes = changes.get("notes", entry.notes)
+    if not entry.card_digest:
+        if {"complexity", "urgent"} & changes.keys():
+            entry_facts(entry)  # raises: a default-rate entry has no card to price them
+        service = changes.get("service_type", entry.service_type)
+        return replace(entry, ticket=request, notes=notes, service_type=service)
+    sessions, context = entry_facts(entry)
+    context = EntryContext(
+        technician_level=context.technician_level,
+        service_type=changes.get("service_type", context.service_type),
+        complexity=changes.get("complexity", context.complexity),
+        urgent=changes.get("urgent", context.urgent),
+    )
+    sessions = tuple(replace(s, request=request) for s in sessions)
+    card = await book.by_digest(entry.card_digest)
+    if card is None:
+        raise ConfigError(f"rate card {entry.card_digest} of time entry {entry.id} is missing")
+    computation = compute_entry(sessions, card, context)
+    if computation.billable_minutes == 0:
+        raise UsageError("after this change nothing of the entry would be billable; not changed")
+    new = billable_from(computation, entry.id, entry.created_at, source=entry.source, keep=entry)
+    return replace(new, notes=notes)
+
+
+async def add_manual(
+    store: Store,
+    book: RateBook,
+    default: Billing,
+    technician: Technician,
+    customer_id: str,
+    work: dict[str, Any],
+    actor: str,
+    now: datetime,
+) -> BillableEntry:
+    """Record manual work: ``work`` holds ``service_type``, ``started_at``,
+    ``ended_at``, and optionally ``complexity``, ``urgent``, ``ticket``, ``notes``."""
+    start, end = work["started_at"], work["ended_at"]
+    if end <= start:
+        minutes = (end - start).total_seconds() / 60
+        raise UsageError(f"manual work must end after it starts (this lasts {minutes:g} min)")
+    if end - start > MAX_MANUAL:
+        raise UsageError("manual work longer than 24 hours: record it per day")
+    if end > now + timedelta(minutes=1):
+        raise UsageError(f"manual work cannot end in the future ({iso(end)})")
+    service = work["service_type"]
+    if service not in SERVICE_TYPES:
+        raise UsageError(f"service must be one of {', '.join(SERVICE_TYPES)}")
+    entry_id = new_id("ent")
+    found = await book.in_force(start)
+    if found is None:
+        entry = _default_manual(entry_id, default, technician, customer_id, work, now)
+    else:
+        context = EntryContext(
+            technician_level=technician.level,
+            service_type=service,
+            complexity=work.get("complexity") or "standard",
+            urgent=bool(work.get("urgent")),
+        )
+        span = int((end - start).total_seconds())
+        facts = SessionFacts(
+            session_id=f"manual-{entry_id}",
+            customer_id=customer_id,
+            technician_id=technician.id,
+            agent_id="",
+            request=work.get("ticket") or None,
+            started_at=start,
+            ended_at=end,
+            traffic_minutes=frozenset(range(-(-span // 60))),  # manual work is never idle
+        )
+        computation = compute_entry([facts], found[1], context)
+        if computation.billable_minutes == 0:
+            raise UsageError("this is shorter than the grace period: nothing to bill")
+        entry = billable_from(
+            computation, entry_id, now, notes=work.get("notes") or "", source="manual"
+        )
+    created = EntryEdit(entry_id, now, actor, "created", None, "manual", "manual work")
+    await store.add_entry(entry, (created,), refuse_overlap=True)
+    return entry
+
+
+def _default_manual(
+    entry_id: str,
+    bill: Billing,
+    technician: Technician,
+    customer_id: str,
+    work: dict[str, Any],
+    now: datetime,
+) -> BillableEntry:
+    """Manual work at the relay's default rate (no rate card imported yet)."""
+    if (work.get("complexity") or "standard") != "standard" or work.get("urgent"):
+        raise UsageError("complexity and urgency need a rate card; import one with qp rates")
+    rule = RoundingRule(
+        bill.minimum_minutes, bill.increment_minutes, bill.rounding, bill.grace_seconds
+    )
+    seconds = int((work["ended_at"] - work["started_at"]).total_seconds())
+    minutes = billable_minutes(seconds, rule)
+    if minutes == 0:
+        raise UsageError("this is shorter than the grace period: nothing to bill")
+    return BillableEntry(
+        id=entry_id,
+        session_ids=(),
+        customer_id=customer_id,
+        agent_id="",
+        technician_id=technician.id,
+        started_at=work["started_at"],
+        ended_at=work["ended_at"],
+        actual_seconds=seconds,
+        billable_minutes=minutes,
+        hourly_rate=bill.hourly_rate,
+        amount=amount(minutes, bill.hourly_rate),
+        status="draft",
+        created_at=now,
+        service_type=work["service_type"],
+        ticket=work.get("ticket") or None,
+        notes=work.get("notes") or "",
+        details={"manual": True, "rounding": rule.__dict__},
+        source="manual",
+    )
+
+
+def default_explanation(entry: BillableEntry) -> str:
+    """How an entry at the relay's default rate was derived (no rate card)."""
+    rounding = entry.details.get("rounding", {})
+    rule = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in rounding.items())
+    return "\n".join(
+        [
+            f"Timed at the relay's default rate (no rate card was imported): "
+            f"{entry.actual_seconds} s actual",
+            f"Rounding: {rule or 'default'} -> {entry.billable_minutes} min",
+            f"Amount: {entry.billable_minutes} min x {entry.hourly_rate}/h = {entry.amount}",
+        ]
+    )
