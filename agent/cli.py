@@ -66,10 +66,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_main(_main, _parser(), argv)
+    args = sys.argv[1:] if argv is None else argv
+    # The person at a support session's keyboard reads our lines, not log noise.
+    run_main(_main, _parser(), argv, quiet_logs="support" in args[:2])
 
 
 def _main(args: argparse.Namespace) -> int:
+    if args.command == "support":
+        from agent.support import run_support
+
+        return asyncio.run(run_support(args.relay, args.code))
     files = AgentFiles(args.data or default_data_dir())
     if args.command == "enroll":
         done = asyncio.run(enroll(files, args.url, args.token, args.name, args.ca_file))
@@ -80,10 +86,6 @@ def _main(args: argparse.Namespace) -> int:
         return 0
     if args.command == "run":
         return asyncio.run(_run(files))
-    if args.command == "support":
-        from agent.support import run_support
-
-        return asyncio.run(run_support(args.relay, args.code))
     if args.command in ("sessions", "end", "consent"):
         return asyncio.run(_local(files, args))
     if args.command == "diagnose":

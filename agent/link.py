@@ -110,7 +110,8 @@ class AgentRunner:
                     attempt = max(attempt, 8)
                 except (QPError, OSError, ConnectionClosed, InvalidHandshake, TimeoutError) as exc:
                     self.failure = exc if isinstance(exc, QPError) else None
-                    log.warning("link to relay lost: %s", exc)
+                    if self.reconnect:  # support mode reports its one failure itself
+                        log.warning("link to relay lost: %s", exc)
                 self._send = None
                 self.online.clear()
                 self._status(online=False)
@@ -142,7 +143,7 @@ class AgentRunner:
             welcome = decode(await ws.recv(), RELAY_TO_AGENT)
             if welcome.type == "error":
                 raise error_from_code(welcome.body["code"], welcome.body["message"])
-            if welcome.type not in ("welcome", "enrolled"):
+            if welcome.type not in ("welcome", "support_ok"):
                 raise RemoteProtocolError(f"expected welcome, got {welcome.type}")
             self.welcomed(welcome)
             lock = asyncio.Lock()
@@ -217,7 +218,9 @@ class AgentRunner:
 
     def _forget(self, sid: str) -> Callable[[asyncio.Task[None]], None]:
         def forget(_task: asyncio.Task[None]) -> None:
-            self.sessions.pop(sid, None)
+            session = self.sessions.pop(sid, None)
+            if session is not None and session.ended is not None:
+                session.ended.set()  # nobody waits for a session_end that may never come
 
         return forget
 

@@ -53,6 +53,11 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
     def reverse_map_path(self, path: bytes) -> bytes:
         return path
 
+    def exit(self) -> None:
+        """Report exit status 0 when the SFTP session ends: OpenSSH's scp treats a
+        channel closed without one as a failed copy."""
+        self.channel.exit(0)
+
     def symlink(self, oldpath: bytes, newpath: bytes) -> None:
         raise self._refuse(newpath, "creating symlinks is not allowed")
 

@@ -136,7 +136,14 @@ class SessionManager:
             live.row = dataclasses.replace(live.row, started_at=now, last_seen_at=now)
             live.started_mono = self.clock.monotonic()
         await self.store.set_session_state(live.row.id, state.value, started)
+        ttl = self.settings.limits.tunnel_token_ttl
+        if state is State.AWAITING_CONSENT:
+            # A person may take the whole consent timeout; the agent dials after.
+            agent = live.tokens[AGENT]
+            agent.expires = self.clock.monotonic() + self.settings.limits.consent_timeout + ttl
         if state is State.CONNECTING:
+            # The technician learns its token only now: its time to use it starts now.
+            live.tokens[TECHNICIAN].expires = self.clock.monotonic() + ttl
             live.tasks.append(asyncio.create_task(self._pair_watchdog(live)))
 
     # -- offers -------------------------------------------------------------------
@@ -168,6 +175,10 @@ class SessionManager:
                     else Event.AGENT_OFFLINE
                 )
                 await self.end(live, event)
+                if event is Event.CONSENT_TIMEOUT:
+                    raise UnavailableError(
+                        "the client did not answer the consent request in time"
+                    ) from None
                 raise UnavailableError("no answer from the agent; try again") from None
         if reason is None:
             await self.advance(live, Event.ACCEPT)
@@ -221,11 +232,19 @@ class SessionManager:
         """Use a tunnel token: returns the side it belongs to, or None if it is
         unknown, expired, already used, or the session takes no tunnels now."""
         live = self.live.get(session_id)
-        if live is None or live.state not in (State.OFFERED, State.CONNECTING):
+        if live is None or live.state not in (
+            State.OFFERED,
+            State.AWAITING_CONSENT,
+            State.CONNECTING,
+        ):
             return None
         digest = token_hash(token)
         for side, tok in live.tokens.items():
             if same_secret(tok.hash, digest):
+                # Consent given, the agent dials before it reports "accept"; the
+                # technician gets its token only after that.
+                if live.state is State.AWAITING_CONSENT and side != AGENT:
+                    return None
                 if tok.used or self.clock.monotonic() > tok.expires or side in live.ends:
                     return None
                 tok.used = True
