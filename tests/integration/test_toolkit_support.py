@@ -32,11 +32,6 @@ from tests.procs import BIN, Proc, World
 
 REFUSED = "qp-agent: support code is invalid, expired or already used"
 THROTTLED = "qp-agent: too many failed attempts; retry in a minute"
-ATTENDED_BUG = (
-    "and relay/sessions.py claim_token refuses tunnel tokens in AWAITING_CONSENT; support "
-    "sessions are always attended, so an approved one fails with 'the relay refused the "
-    "connection (forbidden)' (see tests/unit/test_toolkit_consent_timeout.py)"
-)
 
 
 def support_argv(world: World, code: str) -> list[str]:
