@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -76,12 +77,12 @@ def add_parsers(sub: Any) -> None:
     _json(rates.add_parser("show", help="imported cards and the rates in force"))
 
     time = _json(sub.add_parser("time", help="time entries (list; show, edit, add, approve)"))
-    time.add_argument("--customer", dest="f_customer", help="only this customer")
-    time.add_argument("--technician", dest="f_technician", help="only this technician")
-    time.add_argument("--status", dest="f_status", choices=STATUSES)
+    time.add_argument("--customer", dest="f_customer", metavar="NAME", help="only this customer")
+    time.add_argument("--technician", dest="f_technician", metavar="NAME", help="only this one")
+    time.add_argument("--status", dest="f_status", choices=STATUSES, help="only this status")
     time.add_argument("--from", dest="f_from", metavar="DATE", help="started on or after")
     time.add_argument("--to", dest="f_to", metavar="DATE", help="started on or before")
-    tsub = time.add_subparsers(dest="action", required=False, metavar="ACTION")
+    tsub = time.add_subparsers(dest="action", required=False, metavar="[ACTION]")
     t_show = _json(tsub.add_parser("show", help="an entry, every figure explained"))
     t_show.add_argument("id")
     t_edit = _json(tsub.add_parser("edit", help="change an entry; recomputed, history kept"))
@@ -205,6 +206,8 @@ async def rates_import(relay: RelayClient, args: argparse.Namespace) -> int:
         body = data.decode("utf-8")
     except UnicodeDecodeError:
         raise UsageError(f"{path} is not UTF-8 text") from None
+    if len(json.dumps(body)) > MAX_CARD_BYTES + 8 * 1024:  # as it travels, escaped
+        raise UsageError(f"{path} is too large to send; a rate card may hold up to 48 KB")
     value = await relay.call("rates.import", text=body, source=str(path))
     if args.json:
         print_json(value)

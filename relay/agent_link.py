@@ -84,6 +84,7 @@ async def agent_link(relay: Relay, ws: ServerConnection) -> None:
 
 async def _linked(relay: Relay, ws: ServerConnection, agent: Agent, greeted: bool) -> None:
     """Serve an authenticated agent until its link drops."""
+    ws.protocol.max_message_size = relay.settings.limits.agent_max_message
     link = AgentLink(agent.id, ws)
     await relay.links.attach(link)
     await relay.store.touch_agent(agent.id, relay.clock.now())

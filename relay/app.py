@@ -212,9 +212,8 @@ class Relay:
             await self.sessions.run_tunnel(session_id, side, ws)
             return
         # Control links carry small JSON messages only.
-        lim = self.settings.limits
-        agent = path == "/v1/agent"
-        ws.protocol.max_message_size = lim.agent_max_message if agent else lim.control_max_size
+        # Small until authenticated; a linked agent may then send snapshots.
+        ws.protocol.max_message_size = self.settings.limits.control_max_size
         handler: Callable[[ServerConnection], Awaitable[None]] = (
             self._agent_link if path == "/v1/agent" else self._console_link
         )

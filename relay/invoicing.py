@@ -25,7 +25,6 @@ from relay.billing.invoice import (
     Period,
     Supplier,
     VatCategory,
-    credit_note_for,
     format_number,
     totals,
 )
@@ -223,8 +222,8 @@ async def credit_invoice(
     if original is None:
         raise NotFoundError(f"no invoice {ref!r}; see qp invoice list")
     issue = now.astimezone(zone).date()
-    invoice, _, _ = document(original)
-    credit_note_for(invoice, format_number(issue.year, 1), issue)  # the document's own checks
+    if issue < original.issue_date:
+        raise UsageError(f"a credit note cannot predate invoice {original.number}")
     request = CreditRequest(new_id("inv"), original.id, issue, now, actor, reason.strip())
     return await store.credit_invoice(request), original
 

@@ -120,8 +120,8 @@ increment_minutes = 5
 rounding = "up"
 grace_seconds = 0
 
-[company]                     # the supplier on invoices; invoicing needs every field
-legal_name = ""               # but address2 and email filled in
+[company]                     # the supplier on invoices; invoicing is refused until
+legal_name = ""               # legal_name, address, postcode, city, kvk, vat_id, iban are set
 address = ""
 address2 = ""
 postcode = ""

@@ -205,18 +205,32 @@ class Timekeeper:
         if close.entry is None:
             return await self.store.close_session(close)
         async with self._lock:
-            facts = _facts(close, close.entry)
-            found = await self.book.in_force(facts.started_at)
-            if found is None:
+            try:
+                priced = await self._priced(close, close.entry)
+            except Exception:  # never leave a session open over a pricing failure
+                log.exception("session %s: billed at the default rate", close.session_id)
+                priced = None
+            if priced is None:
                 return await self.store.close_session(close)  # the [billing] default rate
-            _, card = found
-            context = await self._context(close.entry)
-            alone = compute_entry([facts], card, context)
-            if alone.billable_minutes == 0:  # a failed connect: nothing to bill
+            new, merge = priced
+            if new is None:  # a failed connect: nothing to bill
                 return await self.store.close_session(replace(close, entry=None))
-            entry = billable_from(alone, close.entry.id, close.entry.created_at)
-            merge = await self._merge(facts, card)
-            return await self.store.close_session_billed(replace(close, entry=entry), merge)
+            return await self.store.close_session_billed(replace(close, entry=new), merge)
+
+    async def _priced(
+        self, close: SessionClose, draft: TimeEntry
+    ) -> tuple[BillableEntry | None, EntryUpdate | None] | None:
+        """The entry by the card in force (None: no card), and the merge, if any."""
+        facts = _facts(close, draft)
+        found = await self.book.in_force(facts.started_at)
+        if found is None:
+            return None
+        _, card = found
+        alone = compute_entry([facts], card, await self._context(draft))
+        if alone.billable_minutes == 0:
+            return None, None
+        new = billable_from(alone, draft.id, draft.created_at)
+        return new, await self._merge(facts, card)
 
     async def _context(self, draft: TimeEntry) -> EntryContext:
         tech = await self.store.get_technician(draft.technician_id)

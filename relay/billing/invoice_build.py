@@ -92,8 +92,10 @@ def allocate_prepaid(
 def unit_price(entry: BillableEntry) -> Decimal:
     """An hourly price at which the entry's billable minutes cost exactly its amount."""
     minutes = entry.billable_minutes
-    if minutes <= 0:
-        raise UsageError(f"time entry {entry.id} has no billable minutes")
+    if minutes <= 0:  # e.g. recovered with no time seen: nothing is charged
+        if entry.amount != 0:
+            raise UsageError(f"time entry {entry.id} charges {entry.amount} for no minutes")
+        return entry.hourly_rate
     if money(Decimal(minutes) * entry.hourly_rate / 60) == entry.amount:
         return entry.hourly_rate
     price = (entry.amount * 60 / Decimal(minutes)).quantize(PRICE_STEP, ROUND_HALF_UP)

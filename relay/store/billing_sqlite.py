@@ -11,7 +11,7 @@ numbers stay unique and gap-free (a failed insert rolls the number back too).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import fields
 from datetime import date, datetime
@@ -92,8 +92,8 @@ def _entry(row: sqlite3.Row, with_details: bool = True) -> BillableEntry:
     return _load(BillableEntry, row) if with_details else _load(BillableEntry, row, details={})
 
 
-def _edits_params(edits: Sequence[EntryEdit]) -> list[dict[str, Any]]:
-    return [_row(edit) for edit in edits]
+def _edits_params(edits: Iterable[EntryEdit]) -> Iterator[dict[str, Any]]:
+    return (_row(edit) for edit in edits)
 
 
 _INSERT_EDIT = (
@@ -341,9 +341,10 @@ class SQLiteBillingMixin(BillingStore):
             header = _row(draft, drop=("lines", "entry_ids", "draws"))
             header.update(number=number, year=draft.issue_date.year, seq=seq, kind="invoice")
             await db.execute(_sq._insert_sql("invoices", header), header)
-            lines = [_row(line, invoice_id=draft.id) for line in draft.lines]
-            if lines:
-                await db.executemany(_sq._insert_sql("invoice_lines", lines[0]), lines)
+            if draft.lines:  # rows made as they are written: big invoices stay lean
+                sql = _sq._insert_sql("invoice_lines", _row(draft.lines[0], invoice_id=draft.id))
+                rows = (_row(line, invoice_id=draft.id) for line in draft.lines)
+                await db.executemany(sql, rows)
             await _mark_invoiced(db, draft, number)
             await _draw(db, draft)
         return await self._invoice_by(
@@ -467,16 +468,16 @@ async def _mark_invoiced(db: aiosqlite.Connection, draft: InvoiceDraft, number: 
     cursor = await db.executemany(
         "UPDATE time_entries SET status = 'invoiced', invoice_id = ?, invoiced_at = ?,"
         " revision = revision + 1 WHERE id = ? AND status = 'approved' AND invoice_id IS NULL",
-        [(draft.id, at, entry_id) for entry_id in draft.entry_ids],
+        ((draft.id, at, entry_id) for entry_id in draft.entry_ids),
     )
     if cursor.rowcount != len(draft.entry_ids):
         raise ConflictError(
             "some time entries were changed or invoiced meanwhile; nothing was invoiced, try again"
         )
-    edits = [
+    edits = (
         EntryEdit(e, draft.created_at, draft.created_by, "status", "approved", "invoiced", number)
         for e in draft.entry_ids
-    ]
+    )
     await db.executemany(_INSERT_EDIT, _edits_params(edits))
 
 

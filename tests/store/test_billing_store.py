@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from relay.store.base import Agent, Store
+from relay.store.base import Store
 from relay.store.billing_base import (
     BillableEntry,
     CreditRequest,
@@ -28,7 +28,7 @@ from relay.store.billing_base import (
     RateCardRecord,
 )
 from shared.errors import ConflictError, NotFoundError, QPError
-from tests.store.test_compliance import T0, at, closing, customer, seed, session, technician
+from tests.store.test_compliance import T0, at, closing, seed, session, technician
 
 DAY = date(2026, 1, 5)
 
@@ -373,8 +373,6 @@ async def test_credit_note_cancels_the_invoice_and_releases_its_entries(store: S
 
 async def test_invoices_are_found_by_id_or_number(store: Store) -> None:
     await seed(store)
-    await store.add_customer(customer("cus-2", "Globex"))
-    await store.add_agent(Agent("agt-2", "pc", "cus-2", "k", "h", T0))
     await approved(store, "ent-1")
     made = await store.create_invoice(draft())
     assert await store.get_invoice("inv-1") == made

@@ -200,6 +200,24 @@ async def test_recovered_sessions_are_priced_by_the_card(store: Store) -> None:
     )
 
 
+async def test_a_pricing_failure_still_closes_the_session_at_the_default_rate(
+    store: Store,
+) -> None:
+    await import_card(store)
+    clock = FakeClock(MONDAY_10H)
+    m = manager(store, clock)
+
+    async def broken(customer_id: str, request: str | None) -> bool:
+        raise RuntimeError("help requests unavailable")
+
+    m.timekeeper.is_urgent = broken
+    sid = await work(m, clock, 20 * 60)
+    (entry,) = await entries(store)
+    assert (entry.session_ids, entry.card_digest, entry.amount) == ((sid,), "", Decimal("30.00"))
+    row = await store.get_session(sid)
+    assert row is not None and row.ended_at is not None
+
+
 async def test_an_urgent_help_request_adds_the_urgent_surcharge(store: Store) -> None:
     await import_card(store)
     number = await store.add_help_request(
