@@ -33,6 +33,9 @@ test: lint typecheck
 bench: $(VENV)/.installed
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/session_setup.py
+	$(BIN)/python bench/files_throughput.py
+	$(BIN)/python bench/diagnostics.py
+	$(BIN)/python bench/invoicing.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
