@@ -8,40 +8,20 @@ minutes in 5-minute steps, nothing under 60 s, reconnects within 10 minutes merg
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
-
-import pytest
 
 from relay.billing.ratecard_export import card_digest
 from relay.sessions import SessionManager
 from relay.settings import Settings
-from relay.store.base import Agent, Customer, Store, Technician
+from relay.store.base import Store
 from relay.store.billing_base import BillableEntry, EntryQuery, RateCardRecord
 from relay.store.diag_base import HelpRequest
-from relay.store.sqlite import SQLiteStore
 from shared.clock import FakeClock
 from shared.protocol.session_state import Event
 from tests.unit.billing_helpers import CARD_TEXT, card
 
 MONDAY_10H = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # 10:00 in Amsterdam, no surcharge
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = SQLiteStore(str(tmp_path / "relay.db"))
-    await s.open()
-    await s.add_customer(Customer("cus-1", "Acme", MONDAY_10H))
-    await s.add_technician(
-        Technician("tec-1", "alice", 2, "technician", ("cus-1",), MONDAY_10H), "h"
-    )
-    await s.add_agent(Agent("agt-1", "pc", "cus-1", "ssh-ed25519 A", "ssh-ed25519 B", MONDAY_10H))
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 async def import_card(store: Store, text: str = CARD_TEXT) -> str:

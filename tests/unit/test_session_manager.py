@@ -3,35 +3,14 @@ idempotent ends, heartbeats, crash recovery and tunnel tokens. No sockets."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
-
-import pytest
 
 from relay.sessions import SessionManager
 from relay.settings import Settings
-from relay.store.base import Agent, Customer, Store, Technician
-from relay.store.sqlite import SQLiteStore
+from relay.store.base import Store
 from shared.clock import FakeClock
 from shared.protocol.session_state import Event, State
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = SQLiteStore(str(tmp_path / "relay.db"))
-    await s.open()
-    clock = FakeClock()
-    await s.add_customer(Customer("cus-1", "Acme", clock.now()))
-    await s.add_technician(
-        Technician("tec-1", "alice", 2, "technician", ("cus-1",), clock.now()), "h"
-    )
-    await s.add_agent(Agent("agt-1", "pc", "cus-1", "ssh-ed25519 A", "ssh-ed25519 B", clock.now()))
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 def manager(store: Store, clock: FakeClock, node: str = "rly-1") -> SessionManager:

@@ -9,16 +9,14 @@ the messages an agent sends (``consent_pending``, then ``resolve_offer``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from agent.consent import APPROVED, DENIED, TIMEOUT, ConsentBroker, ConsentRequest
 from relay.sessions import LiveSession, SessionManager
 from relay.settings import Limits, Settings
-from relay.store.base import Agent, Customer, Store, Technician
-from relay.store.sqlite import SQLiteStore
+from relay.store.base import Store
 from shared.clock import FakeClock
 from shared.errors import UnavailableError
 from shared.protocol.session_state import Event, State
@@ -119,22 +117,6 @@ async def test_an_answer_for_another_session_opens_nothing() -> None:
 
 
 # -- the relay's side: consent_pending, then the agent's consent_timeout ------------------------
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = SQLiteStore(str(tmp_path / "relay.db"))
-    await s.open()
-    clock = FakeClock()
-    await s.add_customer(Customer("cus-1", "Acme", clock.now()))
-    await s.add_technician(
-        Technician("tec-1", "alice", 2, "technician", ("cus-1",), clock.now()), "h"
-    )
-    await s.add_agent(Agent("agt-1", "pc", "cus-1", "ssh-ed25519 A", "ssh-ed25519 B", clock.now()))
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 def manager(store: Store, clock: FakeClock, settings: Settings | None = None) -> SessionManager:
