@@ -19,7 +19,6 @@ from relay.timekeeping import RateBook
 from shared.errors import ConflictError, UsageError
 from tests.unit.billing_helpers import CARD_TEXT
 from tests.unit.test_billing_timekeeping import MONDAY_10H, import_card
-from tests.unit.test_billing_timekeeping import store as store  # noqa: F401  (fixture)
 
 ALICE = Technician("tec-1", "alice", 2, "technician", ("cus-1",), MONDAY_10H)
 LATER = MONDAY_10H + timedelta(days=1)

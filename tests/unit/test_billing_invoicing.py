@@ -26,7 +26,6 @@ from relay.store.billing_base import (
 )
 from shared.errors import ConfigError, UsageError
 from tests.unit.test_billing_timekeeping import MONDAY_10H
-from tests.unit.test_billing_timekeeping import store as store  # noqa: F401  (fixture)
 
 COMPANY = Company(
     legal_name="Quarkpulse IT B.V.",
