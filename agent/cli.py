@@ -231,7 +231,10 @@ def _alive(pid: object) -> bool:
 
 
 async def _run(files: AgentFiles) -> int:
-    runner = AgentRunner(files)
+    from agent.consent import ConsentBroker, desktop_notify
+
+    # A service agent asks through `qp-agent consent` and a desktop notification.
+    runner = AgentRunner(files, ConsentBroker(notify=desktop_notify))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
