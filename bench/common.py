@@ -151,20 +151,22 @@ def throwaway_keys(directory: Path) -> Keys:
     return Keys(host_path, public, client_path, directory / "client_key.pub")
 
 
-def start_sshd(world: World, keys: Keys) -> tuple[Proc, int]:
-    """The direct baseline server (:mod:`bench.sshd`) as its own process."""
-    proc = world.spawn(
-        [
-            sys.executable,
-            str(BENCH / "sshd.py"),
-            "--host-key",
-            str(keys.host_key),
-            "--client-key",
-            str(keys.client_public),
-            "--data",
-            str(keys.host_key.parent / "sshd-data"),
-        ]
-    )
+def start_sshd(world: World, keys: Keys, sftp_root: Path | None = None) -> tuple[Proc, int]:
+    """The direct baseline server (:mod:`bench.sshd`) as its own process; with
+    ``sftp_root`` it serves SFTP with the agent's confined server under that root."""
+    argv = [
+        sys.executable,
+        str(BENCH / "sshd.py"),
+        "--host-key",
+        str(keys.host_key),
+        "--client-key",
+        str(keys.client_public),
+        "--data",
+        str(keys.host_key.parent / "sshd-data"),
+    ]
+    if sftp_root is not None:
+        argv += ["--sftp-root", str(sftp_root)]
+    proc = world.spawn(argv)
     line = proc.wait_line(r"^listening on \d+$", stream="stdout")
     return proc, int(line.split()[-1])
 

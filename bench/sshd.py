@@ -1,11 +1,14 @@
 """A throwaway asyncssh server for the benchmarks' direct-TCP baselines.
 
-``python bench/sshd.py --host-key FILE --client-key FILE.pub --data DIR`` listens on
-127.0.0.1:0 with the agent's own process handler (:func:`agent.processes.process_handler`
-around :func:`~agent.processes.handle_process`, auditing to ``DIR/audit.log`` and
-recording PTY sessions under ``DIR/recordings`` as the agent does) and the same
-server options :func:`agent.sshserver.serve_session` passes, prints
-``listening on PORT`` on stdout, and serves until SIGTERM or SIGINT.
+``python bench/sshd.py --host-key FILE --client-key FILE.pub --data DIR [--sftp-root DIR]``
+listens on 127.0.0.1:0 with the agent's own process handler
+(:func:`agent.processes.process_handler` around :func:`~agent.processes.handle_process`,
+auditing to ``DIR/audit.log`` and recording PTY sessions under ``DIR/recordings`` as the
+agent does) and the same server options :func:`agent.sshserver.serve_session` passes,
+prints ``listening on PORT`` on stdout, and serves until SIGTERM or SIGINT.
+With ``--sftp-root`` it also serves SFTP with the agent's
+:class:`agent.sftp.ConfinedSFTPServer` confined to that directory (auditing to the same
+log); without it, SFTP stays off as before.
 Keep it in step with :mod:`agent.sshserver` when that changes.
 
 It is a separate process on purpose: the baselines must be process-to-process,
@@ -18,6 +21,7 @@ import argparse
 import asyncio
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -26,20 +30,31 @@ import asyncssh  # noqa: E402
 
 from agent.audit import AgentAudit  # noqa: E402
 from agent.processes import SessionContext, process_handler  # noqa: E402
+from agent.sftp import ConfinedSFTPServer  # noqa: E402
 
 # Same values as agent/sshserver.py.
 LOGIN_TIMEOUT = 30
 KEEPALIVE = 30
 
 
-async def serve(host_key: Path, client_key: Path, data: Path) -> None:
+SESSION_ID = "ses-bench-direct"
+
+SFTPFactory = Callable[[asyncssh.SSHServerChannel[bytes]], asyncssh.SFTPServer]
+
+
+def sftp_factory(root: Path | None, audit: AgentAudit) -> SFTPFactory | None:
+    """The agent's confined SFTP server for ``root`` (as serve_session makes it), or none."""
+    if root is None:
+        return None
+    root.mkdir(parents=True, exist_ok=True)
+    confined = str(root)
+    return lambda chan: ConfinedSFTPServer(chan, confined, audit, SESSION_ID)
+
+
+async def serve(host_key: Path, client_key: Path, data: Path, sftp_root: Path | None) -> None:
     data.mkdir(parents=True, exist_ok=True)
-    ctx = SessionContext(
-        "ses-bench-direct",
-        "bench",
-        AgentAudit(data / "audit.log"),
-        recordings=data / "recordings",
-    )
+    audit = AgentAudit(data / "audit.log")
+    ctx = SessionContext(SESSION_ID, "bench", audit, recordings=data / "recordings")
     server = await asyncssh.listen(
         "127.0.0.1",
         0,
@@ -53,7 +68,7 @@ async def serve(host_key: Path, client_key: Path, data: Path) -> None:
         agent_forwarding=False,
         x11_forwarding=False,
         allow_scp=False,
-        sftp_factory=None,  # the agent serves SFTP; neither benchmark uses it
+        sftp_factory=sftp_factory(sftp_root, audit),  # off unless --sftp-root
         compression_algs=None,
     )
     stop = asyncio.Event()
@@ -75,8 +90,14 @@ def main() -> int:
     parser.add_argument(
         "--data", type=Path, required=True, help="directory for the audit log and recordings"
     )
+    parser.add_argument(
+        "--sftp-root",
+        type=Path,
+        default=None,
+        help="serve SFTP with the agent's ConfinedSFTPServer confined to this directory",
+    )
     args = parser.parse_args()
-    asyncio.run(serve(args.host_key, args.client_key, args.data))
+    asyncio.run(serve(args.host_key, args.client_key, args.data, args.sftp_root))
     return 0
 
 

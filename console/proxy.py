@@ -25,8 +25,8 @@ from websockets.exceptions import ConnectionClosed
 from console.keyagent import KeyAgent, socket_path
 from console.profile import Profile, home
 from console.rpc import RelayClient
-from console.ssh_session import request_session
-from console.stdio import FdReader, write_all
+from console.ssh_session import PREFERRED_CIPHERS, request_session
+from console.stdio import stdio_streams
 from shared.keys import (
     generate_key,
     load_private_key,
@@ -38,6 +38,7 @@ from shared.secrets_io import make_private_dir, write_private
 from shared.transport import dial
 
 INCLUDE_MARK = "# added by qp ssh-config"
+CIPHERS = ",".join(PREFERRED_CIPHERS)
 
 
 def key_path() -> Path:
@@ -70,19 +71,20 @@ async def run_proxy(profile: Profile, agent: str, request: str | None = None) ->
         ca_file=profile.ca_file,
     )
 
+    read, write = await stdio_streams()
+
     async def upstream() -> None:
-        reader = FdReader(sys.stdin.fileno())
-        while data := await reader.read():
-            await ws.send(data)
+        with contextlib.suppress(ConnectionClosed):
+            while data := await read():
+                await ws.send(data)
         await ws.close()
 
     async def downstream() -> None:
-        out = sys.stdout.fileno()
-        with contextlib.suppress(ConnectionClosed):
+        with contextlib.suppress(ConnectionClosed, BrokenPipeError, ConnectionResetError):
             async for frame in ws:
                 if isinstance(frame, str):
                     break
-                await asyncio.to_thread(write_all, out, frame)
+                await write(frame)
 
     up = asyncio.create_task(upstream())
     try:
@@ -121,6 +123,7 @@ def ssh_config(agents: list[dict[str, Any]], host_ca: str, qp_path: str) -> tupl
             f"    ProxyCommand {proxy}\n"
             f"    IdentityAgent {socket_path(home(), agent['id'])}\n"
             f"    IdentityFile none\n"
+            f"    Ciphers {CIPHERS}\n"
             f"    UserKnownHostsFile {home() / 'known_hosts'}\n"
             f"    GlobalKnownHostsFile /dev/null\n"
             f"    StrictHostKeyChecking yes\n"

@@ -23,6 +23,13 @@ from shared.transport import dial
 from shared.wstunnel import WebSocketTunnel
 
 KEEPALIVE = 30
+#: AES-GCM first: with AES-NI it costs both ends far less CPU than ChaCha20 (bench/).
+PREFERRED_CIPHERS = [
+    "aes128-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes256-gcm@openssh.com",
+    "aes256-ctr",
+]
 LOGIN_TIMEOUT = 30
 
 
@@ -87,6 +94,7 @@ async def ssh_session(
             kbdint_auth=False,
             gss_auth=False,
             compression_algs=None,
+            encryption_algs=PREFERRED_CIPHERS,
             keepalive_interval=KEEPALIVE,
             login_timeout=LOGIN_TIMEOUT,
             encoding=None,
