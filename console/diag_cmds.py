@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any
 
 from console.output import print_json, safe, show, show_object
-from console.rpc import RelayClient
-from shared.diag_view import render_diff, render_snapshot
-from shared.diagnostics import from_json
-from shared.diagnostics_diff import diff
+
+if TYPE_CHECKING:
+    from console.rpc import RelayClient
 
 QUEUE_COLUMNS = [
     ("label", "Request"),
@@ -52,6 +49,13 @@ def add_parsers(sub: Any) -> None:
 
 
 async def diag(relay: RelayClient, args: argparse.Namespace) -> int:
+    # Imported here: rendering is heavy and `qp exec` should not pay for it.
+    from rich.console import Console
+
+    from shared.diag_view import render_diff, render_snapshot
+    from shared.diagnostics import from_json
+    from shared.diagnostics_diff import diff
+
     console = Console()
     if args.list:
         rows = await relay.call("diag.list", agent=args.agent)
