@@ -38,6 +38,9 @@ class Diagnostics:
     def __init__(self, relay: Relay) -> None:
         self.relay = relay
         self._pending: dict[str, tuple[str, asyncio.Future[int]]] = {}
+        self._last_phase: dict[str, float] = {}
+        self._with_before: set[str] = set()
+        self._interval = relay.settings.session_snapshot_interval
 
     async def store(
         self,
@@ -104,9 +107,23 @@ class Diagnostics:
             pending[1].set_result(snapshot_id)
 
     async def session_phase(self, agent_id: str, session_id: str, phase: str) -> None:
-        """Ask for the before/after snapshot of a session; best effort."""
+        """Ask for the before/after snapshot of a session; best effort.
+
+        A burst of short sessions (scripts running ``qp exec`` in a loop) must not
+        keep the client's machine busy with diagnostics: within
+        ``session_snapshot_interval`` of the agent's last one, a session's
+        "before" is skipped, and so is its "after" unless it had a "before"."""
         if not self.relay.links.online(agent_id):
             return
+        now = self.relay.clock.monotonic()
+        recent = now - self._last_phase.get(agent_id, -1e9) < self._interval
+        had_before = session_id in self._with_before
+        self._with_before.discard(session_id)
+        if recent and not (phase == "after" and had_before):
+            return
+        self._last_phase[agent_id] = now
+        if phase == "before":
+            self._with_before.add(session_id)
         with contextlib.suppress(Exception):
             await self.relay.links.send(
                 agent_id,

@@ -81,6 +81,7 @@ class Settings:
     heartbeat_interval: int = 15  # seconds between persisted heartbeats of active sessions
     snapshots_per_agent: int = 50  # diagnostics history kept per agent
     diag_timeout: int = 15  # seconds to wait for a fresh snapshot from an agent
+    session_snapshot_interval: int = 60  # min seconds between automatic session snapshots
     limits: Limits = field(default_factory=Limits)
     billing: Billing = field(default_factory=Billing)
     company: Company = field(default_factory=Company)
@@ -92,6 +93,7 @@ public_url = "{public_url}"
 heartbeat_interval = 15
 snapshots_per_agent = 50
 diag_timeout = 15
+session_snapshot_interval = 60
 
 [limits]
 control_max_size = 65536
