@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -93,6 +94,9 @@ class Relay:
         self.sessions.on_phase = self.diag.session_phase
         self.public_url = settings.public_url.rstrip("/")
         self._preauth = 0
+        self._claimed: weakref.WeakKeyDictionary[ServerConnection, tuple[str, str]] = (
+            weakref.WeakKeyDictionary()
+        )
         self.throttle = AuthThrottle(clock, settings.limits.auth_failures_per_minute)
         self._server: Server | None = None
         self._background: list[asyncio.Task[None]] = []
@@ -202,13 +206,14 @@ class Relay:
                 )
             )
             return ws.respond(HTTPStatus.FORBIDDEN, "forbidden\n")
-        ws.qp_tunnel = (session_id, side)  # type: ignore[attr-defined]
+        # The handshake's answer (side) travels to the handler with the connection.
+        self._claimed[ws] = (session_id, side)
         return None
 
     async def _route(self, ws: ServerConnection) -> None:
         path = ws.request.path if ws.request else ""
         if path.startswith(TUNNEL_PREFIX):
-            session_id, side = ws.qp_tunnel  # type: ignore[attr-defined]
+            session_id, side = self._claimed.pop(ws)
             await self.sessions.run_tunnel(session_id, side, ws)
             return
         # Control links carry small JSON messages only.
