@@ -26,14 +26,12 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import sqlite3
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
 from decimal import Decimal
-from importlib import resources
 from typing import Any, TypeVar, get_origin, get_type_hints
 
 import aiosqlite
@@ -54,12 +52,12 @@ from relay.store.base import (
 from relay.store.billing_sqlite import SQLiteBillingMixin
 from relay.store.diag_base import HelpRequest, SnapshotRecord
 from relay.store.diag_sqlite import SQLiteDiagnosticsMixin
+from relay.store.sqlite_migrations import load_migrations, statements
 from shared.errors import ConfigError, ConflictError, QPError, StorageError
 
 _R = TypeVar("_R")
 _Params = Sequence[Any] | Mapping[str, Any]
 
-_MIGRATION_FILE = re.compile(r"^(\d+)_\w+\.sql$")
 
 _CREATE_SCHEMA_MIGRATIONS = (
     "CREATE TABLE IF NOT EXISTS schema_migrations"
@@ -167,44 +165,6 @@ def _translate(exc: sqlite3.Error, what: str) -> QPError:
     if getattr(exc, "sqlite_errorname", None) in _CONFLICTS:
         return ConflictError(message)
     return StorageError(message)
-
-
-# -- migrations ----------------------------------------------------------------------
-
-
-def _load_migrations() -> list[tuple[int, str, str]]:
-    """``(version, file name, script)`` of every migration shipped, in order."""
-    folder = resources.files("relay.store") / "migrations" / "sqlite"
-    found: dict[int, tuple[str, str]] = {}
-    for item in folder.iterdir():
-        match = _MIGRATION_FILE.match(item.name)
-        if match is None:
-            continue
-        version = int(match.group(1))
-        if version in found:
-            raise ConfigError(f"migrations {found[version][0]} and {item.name} share a number")
-        found[version] = (item.name, item.read_text(encoding="utf-8"))
-    return [(version, name, script) for version, (name, script) in sorted(found.items())]
-
-
-def _statements(script: str) -> list[str]:
-    """Split a script into single statements (a trigger's ``BEGIN … END`` stays whole).
-
-    ``executescript`` is not an option: under the sqlite3 module's default transaction
-    control it COMMITs the open transaction first, which would break the
-    one-transaction-per-migration rule.
-    """
-    statements: list[str] = []
-    pending = ""
-    for piece in script.split(";"):
-        pending += piece + ";"
-        if sqlite3.complete_statement(pending):
-            if pending.strip("; \t\r\n"):
-                statements.append(pending)
-            pending = ""
-    if pending.strip("; \t\r\n"):
-        raise ConfigError(f"migration ends inside a statement: {pending.strip()[:60]!r}")
-    return statements
 
 
 def _create_private(path: str) -> None:
@@ -316,7 +276,7 @@ class SQLiteStore(SQLiteBillingMixin, SQLiteDiagnosticsMixin, Store):
         return {int(row[0]) for row in rows}
 
     async def _migrate(self) -> None:
-        migrations = _load_migrations()
+        migrations = load_migrations()
         applied = await self._applied_versions()
         unknown = applied - {version for version, _, _ in migrations}
         if unknown:
@@ -334,7 +294,7 @@ class SQLiteStore(SQLiteBillingMixin, SQLiteDiagnosticsMixin, Store):
                 )
                 if list(done):  # another process applied it meanwhile
                     continue
-                for statement in _statements(script):
+                for statement in statements(script):
                     await db.execute(statement)
                 await db.execute(
                     "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",

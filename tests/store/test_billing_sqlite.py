@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from relay.store.sqlite import SQLiteStore, _columns, _insert_sql, _statements
+from relay.store.sqlite import SQLiteStore, _columns, _insert_sql
+from relay.store.sqlite_migrations import statements as _statements
 from tests.store.test_billing_store import approved, draft, entry
 from tests.store.test_compliance import agent, customer, seed, technician, time_entry
 
