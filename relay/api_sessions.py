@@ -9,7 +9,7 @@ from relay import policy as policies
 from relay.api import EMIT, Params, _customer_by_name, _customer_names, _int, _str, method
 from relay.authz import require_role, resolve_agent, sees_all_customers
 from relay.ids import new_id, token_hash
-from relay.store.base import Session, SupportCode, Technician, TimeEntry
+from relay.store.base import Session, SupportCode, Technician
 from relay.support_codes import new_code, normalise_code
 from shared.clock import iso
 from shared.errors import NotFoundError, UsageError
@@ -136,38 +136,6 @@ async def session_list(relay: Relay, tech: Technician, params: Params) -> Any:
         session_json(s, agents, techs)
         for s in await relay.store.list_sessions(limit)
         if sees_all_customers(tech) or s.customer_id in tech.customer_ids
-    ]
-
-
-def entry_json(
-    e: TimeEntry, agents: dict[str, str], techs: dict[str, str], customers: dict[str, str]
-) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "session_ids": list(e.session_ids),
-        "customer": customers.get(e.customer_id, e.customer_id),
-        "agent": e.agent_id,
-        "agent_name": agents.get(e.agent_id, e.agent_id),
-        "technician": techs.get(e.technician_id, e.technician_id),
-        "service_type": e.service_type,
-        "started_at": iso(e.started_at),
-        "ended_at": iso(e.ended_at),
-        "actual_seconds": e.actual_seconds,
-        "billable_minutes": e.billable_minutes,
-        "hourly_rate": str(e.hourly_rate),
-        "amount": str(e.amount),
-        "status": e.status,
-    }
-
-
-@method("time.list")
-async def time_list(relay: Relay, tech: Technician, params: Params) -> Any:
-    agents, techs, customers = await _names(relay)
-    limit = _int(params, "limit", 1000, 1, 100000)
-    return [
-        entry_json(e, agents, techs, customers)
-        for e in await relay.store.list_time_entries(limit)
-        if sees_all_customers(tech) or e.technician_id == tech.id
     ]
 
 

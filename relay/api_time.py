@@ -107,7 +107,7 @@ def rate_text(rate: Decimal) -> str:
 
 
 def entry_row(e: BillableEntry, names: Names, invoices: dict[str, str]) -> dict[str, Any]:
-    """An entry as the console shows it (a superset of the spine's ``time.list``)."""
+    """An entry as the console shows it (`qp time --json`: fields scripts rely on)."""
     return {
         "id": e.id,
         "session_ids": list(e.session_ids),
