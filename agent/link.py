@@ -8,12 +8,14 @@ once (the relay records ``client_ended``).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import os
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
@@ -42,6 +44,9 @@ BACKOFF_CAP = 30.0
 STABLE_AFTER = 60.0
 #: How long ``qp-agent end`` waits for the relay to confirm before ending locally.
 END_ACK_TIMEOUT = 5.0
+#: Recording bytes per upload message (base64 grows them by a third; well under
+#: the relay's control-message limit).
+RECORDING_CHUNK = 32 * 1024
 #: How long ``qp-agent help`` waits for the relay's answer.
 HELP_TIMEOUT = 15.0
 
@@ -243,6 +248,7 @@ class AgentRunner:
                 self.audit,
                 recordings=self.files.recordings,
                 record_input=bool(policy.get("record_input", False)),
+                upload=self._uploader(sid, send) if policy.get("upload_recordings") else None,
             )
 
             async def ready() -> None:
@@ -260,6 +266,25 @@ class AgentRunner:
                 )
         finally:
             self.audit.record("session_closed", sid)
+
+    def _uploader(self, sid: str, send: Send) -> Callable[[Path], Awaitable[None]]:
+        """Send a finished recording to the relay in control-message-sized chunks."""
+
+        async def upload(path: Path) -> None:
+            data = path.read_bytes()
+            for offset in range(0, max(len(data), 1), RECORDING_CHUNK):
+                piece = data[offset : offset + RECORDING_CHUNK]
+                last = offset + RECORDING_CHUNK >= len(data)
+                body = {
+                    "session_id": sid,
+                    "offset": offset,
+                    "data": base64.b64encode(piece).decode(),
+                    "last": last,
+                }
+                await send(Message("recording_chunk", body))
+            self.audit.record("recording_uploaded", sid, bytes=len(data))
+
+        return upload
 
     def always_attended(self) -> bool:
         """Support mode is attended by construction."""

@@ -15,7 +15,7 @@ import pwd
 import signal
 import struct
 import termios
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +37,8 @@ class SessionContext:
     audit: AgentAudit
     recordings: Path | None = None  # directory for asciicast files; None: no recording
     record_input: bool = False
+    #: Called with a finished recording when policy says to upload it to the relay.
+    upload: Callable[[Path], Awaitable[None]] | None = None
 
 
 def login_shell() -> str:
@@ -240,3 +242,6 @@ async def _run_pty(ctx: SessionContext, process: SSHProcess) -> int:
         write_transport.close()
         if recorder is not None:
             recorder.close()
+            if ctx.upload is not None:
+                with contextlib.suppress(Exception):
+                    await ctx.upload(recorder.path)

@@ -130,8 +130,8 @@ def _parser() -> argparse.ArgumentParser:
     s_end = ses.add_parser("end", help="end a running session now")
     s_end.add_argument("session")
     s_end.add_argument("--json", action="store_true")
-    s_rep = ses.add_parser("replay", help="play a recorded terminal session (asciicast file)")
-    s_rep.add_argument("file", type=Path)
+    s_rep = ses.add_parser("replay", help="play a recorded terminal session")
+    s_rep.add_argument("file", metavar="SESSION|FILE", help="a session id or an asciicast file")
     s_rep.add_argument("--speed", type=float, default=1.0)
     s_rep.add_argument("--max-wait", type=float, default=2.0, help="cap on idle pauses (s)")
     cmd("sessions", "recent sessions", True)
@@ -151,6 +151,9 @@ def _policy_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--sftp-root", help="directory SFTP is confined to")
     parser.add_argument("--record-input", choices=("yes", "no"))
+    parser.add_argument(
+        "--upload-recordings", choices=("yes", "no"), help="agents send terminal recordings"
+    )
     parser.add_argument("--json", action="store_true")
 
 
@@ -162,11 +165,16 @@ def _main(args: argparse.Namespace) -> int:
     command: str = args.command
     if command == "login":
         return asyncio.run(_login(args))
-    if command == "session" and args.action == "replay":
+    if command == "session" and args.action == "replay" and Path(args.file).exists():
         from console.replay import replay
 
-        return replay(args.file, args.speed, args.max_wait)
+        return replay(Path(args.file), args.speed, args.max_wait)
     profile = Profile.load()
+    if command == "session" and args.action == "replay":
+        from console.replay import fetch_recording, replay_text
+
+        text = asyncio.run(fetch_recording(profile, args.file))
+        return replay_text(text, args.file, args.speed, args.max_wait)
     if command == "exec":
         from console.remote import run_exec
 
@@ -342,6 +350,8 @@ def _policy_changes(args: argparse.Namespace) -> dict[str, Any]:
         changes["sftp_root"] = args.sftp_root
     if args.record_input:
         changes["record_input"] = args.record_input == "yes"
+    if args.upload_recordings:
+        changes["upload_recordings"] = args.upload_recordings == "yes"
     return changes
 
 

@@ -106,6 +106,8 @@ async def _linked(relay: Relay, ws: ServerConnection, agent: Agent, greeted: boo
                 await sessions.consent_pending(agent.id, sid)
             elif msg.type == "session_ended":
                 await sessions.client_ended(agent.id, sid)
+            elif msg.type == "recording_chunk":
+                await _recording_chunk(relay, agent, msg.body)
             elif msg.type == "diag_snapshot":
                 try:
                     await relay.diag.received(agent.id, msg.body)
@@ -215,3 +217,17 @@ async def _support(relay: Relay, ws: ServerConnection, msg: Message, nonce: str)
     }
     await ws.send(encode(Message("support_ok", reply)))
     return agent
+
+
+async def _recording_chunk(relay: Relay, agent: Agent, body: dict[str, Any]) -> None:
+    """Keep a piece of a terminal recording of one of this agent's sessions."""
+    row = await relay.store.get_session(body["session_id"][:64])
+    if row is None or row.agent_id != agent.id:
+        raise RemoteProtocolError("recording for a session that is not this agent's")
+    try:
+        size = relay.recordings.append(row.id, body["offset"], body["data"])
+    except RemoteProtocolError as exc:  # too big or out of order: keep the link, drop it
+        log.warning("recording of %s from %s dropped: %s", row.id, agent.id, exc)
+        return
+    if body["last"]:
+        await relay.store.audit(relay.clock.now(), "recording_stored", agent.id, row.id, bytes=size)

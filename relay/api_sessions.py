@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -219,3 +220,15 @@ async def support_code_create(relay: Relay, tech: Technician, params: Params) ->
         "expires_at": iso(record.expires_at),
         "command": f"qp-agent support --relay {relay.public_url} --code {code}",
     }
+
+
+@method("session.recording")
+async def session_recording(relay: Relay, tech: Technician, params: Params) -> Any:
+    """A piece of a session's uploaded terminal recording (base64), from ``offset``."""
+    sid = _str(params, "session")
+    row = await relay.store.get_session(sid)
+    if row is None or not (sees_all_customers(tech) or row.customer_id in tech.customer_ids):
+        raise NotFoundError("no recording for that session")
+    offset = _int(params, "offset", 0, 0, 2**40)
+    data, total = relay.recordings.read(row.id, offset)
+    return {"data": base64.b64encode(data).decode(), "offset": offset, "total": total}

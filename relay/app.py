@@ -31,6 +31,7 @@ from relay.ca import Authorities, load_authorities
 from relay.diag import Diagnostics
 from relay.ids import token_hash
 from relay.links import AgentLinks
+from relay.recordings import Recordings
 from relay.sessions import SessionManager, Tap
 from relay.settings import Settings, load_settings
 from relay.store import open_store
@@ -91,6 +92,7 @@ class Relay:
         self.sessions = SessionManager(store, clock, settings, relay_id, tap)
         self.sessions.notify_agent = self._notify_agent
         self.diag = Diagnostics(self)
+        self.recordings = Recordings(data_dir)
         self.sessions.on_phase = self.diag.session_phase
         self.public_url = settings.public_url.rstrip("/")
         self._preauth = 0

@@ -17,6 +17,7 @@ DEFAULTS: dict[str, Any] = {
     "forward_allow": [],  # HOST:PORT rules for forwarding = list
     "sftp_root": None,  # None: the whole file system for an enrolled agent
     "record_input": False,  # record keystrokes in the asciicast as well as output
+    "upload_recordings": False,  # agents send terminal recordings to the relay
 }
 CONSENT = ("attended", "unattended")
 
@@ -43,8 +44,8 @@ def validate(raw: dict[str, Any]) -> dict[str, Any]:
         if key == "sftp_root" and value is not None:
             if not isinstance(value, str) or not value.startswith("/"):
                 raise UsageError("sftp_root must be an absolute path")
-        if key == "record_input" and not isinstance(value, bool):
-            raise UsageError("record_input must be true or false")
+        if key in ("record_input", "upload_recordings") and not isinstance(value, bool):
+            raise UsageError(f"{key} must be true or false")
         out[key] = value
     return out
 

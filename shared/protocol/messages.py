@@ -76,6 +76,12 @@ SCHEMAS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "snapshot": (_DICT, False),
     },
     "help_status": {"ref": (_STR, True)},
+    "recording_chunk": {
+        "session_id": (_STR, True),
+        "offset": (_INT, True),
+        "data": (_STR, True),
+        "last": (_BOOL, True),
+    },
     "help_reply": {"ref": (_STR, True), "value": ((dict, list), False), "error": (_STR, False)},
     "session_ended": {"session_id": (_STR, True), "reason": (_STR, True)},
     "support": {
@@ -119,6 +125,7 @@ AGENT_TO_RELAY = frozenset(
         "diag_snapshot",
         "help_request",
         "help_status",
+        "recording_chunk",
     }
 )
 RELAY_TO_AGENT = frozenset(

@@ -250,3 +250,28 @@ def test_the_agent_log_lists_exec_file_transfer_and_forward(
 
     text = qp_agent(w, "log", "-n", "1000", data=data).stdout.decode()
     assert f"{sessions['exec']}  exec  technician=alice command=echo audited" in text
+
+
+def test_an_uploaded_recording_replays_from_the_relay(recorded: Recorded) -> None:
+    w = recorded.office.world
+    set_policy(w, recorded.agent.agent_id, "--upload-recordings", "yes")
+    try:
+        sid = shell_session(recorded, [(b"echo uploaded-$((6*7))\n", b"uploaded-42")], False)
+    finally:
+        set_policy(w, recorded.agent.agent_id, "--upload-recordings", "no")
+    local = (recorded.agent.data / "recordings" / f"{sid}.cast").read_bytes()
+    stored = w.relay_data / "recordings" / f"{sid}.cast"
+    deadline = time.monotonic() + timeout(20)
+    while not (stored.exists() and stored.read_bytes() == local):  # the upload is async
+        assert time.monotonic() < deadline, "the recording never reached the relay"
+        time.sleep(0.05)
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    replay = w.qp("session", "replay", sid, "--max-wait", "0", home="alice")
+    assert "uploaded-42" in replay.stdout.decode()
+    # Another customer's technician cannot fetch it: same answer as for no recording.
+    denied = w.qp("session", "replay", sid, home="bob", check=False)
+    missing = w.qp("session", "replay", "ses-000000000000", home="bob", check=False)
+    assert denied.returncode == missing.returncode == 1
+    assert (
+        one_line(denied.stderr) == one_line(missing.stderr) == "qp: no recording for that session"
+    )
