@@ -33,9 +33,8 @@ if str(ROOT) not in sys.path:
 
 from relay.billing.invoice_build import month_period  # noqa: E402
 from relay.invoicing import plan_invoice  # noqa: E402
+from relay.model import Agent, BillableEntry, Customer, CustomerBilling, PrepaidBlock, Technician  # noqa: E402  # noqa: E402
 from relay.settings import Company  # noqa: E402
-from relay.store.base import Agent, Customer, Technician  # noqa: E402
-from relay.store.billing_base import BillableEntry, CustomerBilling, PrepaidBlock  # noqa: E402
 from relay.store.sqlite import SQLiteStore  # noqa: E402
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)

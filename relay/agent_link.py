@@ -18,7 +18,7 @@ from websockets.asyncio.server import ServerConnection
 
 from relay.ids import new_id, token_hash
 from relay.links import AgentLink
-from relay.store.base import Agent
+from relay.model import Agent
 from relay.support_codes import normalise_code
 from shared.errors import AuthError, RemoteProtocolError
 from shared.keys import certificate_text, parse_public_key, public_text, verify_challenge

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from relay.authz import ROLES, require_role, resolve_agent, sees_all_customers, visible_agents
 from relay.ids import new_id, new_token, token_hash
-from relay.store.base import Customer, EnrollToken, Technician
+from relay.model import Customer, EnrollToken, Technician
 from shared.clock import iso
 from shared.errors import NotFoundError, UsageError
 

@@ -31,8 +31,7 @@ from relay.invoicing import (
     render,
     summary,
 )
-from relay.store.base import Technician
-from relay.store.billing_base import CustomerBilling, PrepaidBlock, RateCardRecord
+from relay.model import CustomerBilling, PrepaidBlock, RateCardRecord, Technician
 from shared.clock import iso
 from shared.errors import NotFoundError, UsageError
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from relay import help_requests as hr
 from relay.api import Params, _int, _str, method
 from relay.authz import may_serve, require_role, resolve_agent, sees_all_customers
-from relay.store.diag_base import HelpRequest, SnapshotRecord
+from relay.model import HelpRequest, SnapshotRecord
 from shared.clock import iso
 from shared.errors import ConflictError, NotFoundError, UnavailableError
 

@@ -10,7 +10,7 @@ from relay import policy as policies
 from relay.api import EMIT, Params, _customer_by_name, _customer_names, _int, _str, method
 from relay.authz import require_role, resolve_agent, sees_all_customers
 from relay.ids import new_id, token_hash
-from relay.store.base import Session, SupportCode, Technician
+from relay.model import Session, SupportCode, Technician
 from relay.support_codes import new_code, normalise_code
 from shared.clock import iso
 from shared.errors import NotFoundError, UsageError

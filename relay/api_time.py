@@ -15,8 +15,7 @@ from zoneinfo import ZoneInfo
 from relay.api import Params, _customer_by_name, method
 from relay.authz import require_role, sees_all_customers
 from relay.billing.explain import render_text
-from relay.store.base import Technician
-from relay.store.billing_base import ENTRY_STATUSES, BillableEntry, EntryQuery
+from relay.model import ENTRY_STATUSES, BillableEntry, EntryQuery, Technician
 from relay.time_entries import (
     MAX_NOTES,
     add_manual,

@@ -31,11 +31,12 @@ from relay.ca import Authorities, load_authorities
 from relay.diag import Diagnostics
 from relay.ids import token_hash
 from relay.links import AgentLinks
+from relay.model import Technician
 from relay.recordings import Recordings
 from relay.sessions import SessionManager, Tap
 from relay.settings import Settings, load_settings
 from relay.store import open_store
-from relay.store.base import Store, Technician
+from relay.store.interface import Store
 from relay.throttle import AuthThrottle
 from shared.clock import Clock, SystemClock
 from shared.errors import AuthError, QPError, RemoteProtocolError, UnavailableError

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from relay.store.base import Agent, Store, Technician
+from relay.model import Agent, Technician
+from relay.store.interface import Store
 from shared.errors import AuthError, NotFoundError
 
 ROLES = ("technician", "billing", "admin")

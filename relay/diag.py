@@ -14,8 +14,7 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from relay.help_requests import clean_text, label
-from relay.store.base import Agent
-from relay.store.diag_base import HelpRequest, SnapshotRecord
+from relay.model import Agent, HelpRequest, SnapshotRecord
 from shared.clock import iso
 from shared.diagnostics import from_json
 from shared.errors import RemoteProtocolError, UnavailableError

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from relay.ca import HOST_CA_FILE, create_authorities
 from relay.ids import new_id, new_token, token_hash
+from relay.model import Technician
 from relay.settings import DEFAULT_TOML
 from relay.store import open_store
-from relay.store.base import Technician
 from shared.clock import SystemClock
 from shared.errors import ConfigError
 from shared.secrets_io import make_private_dir, write_private

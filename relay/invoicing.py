@@ -38,16 +38,17 @@ from relay.billing.invoice_build import (
 )
 from relay.billing.ubl import Profile, check_parties, to_ubl
 from relay.ids import new_id
-from relay.settings import Company
-from relay.store.base import Customer, Store
-from relay.store.billing_base import (
+from relay.model import (
     CreditRequest,
+    Customer,
     CustomerBilling,
     EntryQuery,
     InvoiceDraft,
     InvoiceRecord,
     PrepaidDraw,
 )
+from relay.settings import Company
+from relay.store.interface import Store
 from shared.errors import ConfigError, NotFoundError, UsageError
 
 FORMATS = ("csv", "json", "ubl", "html")

@@ -21,9 +21,10 @@ from websockets.asyncio.server import ServerConnection
 from relay.billing.entries import draft_entry
 from relay.billing.rounding import RoundingRule
 from relay.ids import new_id, new_token, same_secret, token_hash
+from relay.model import Session, SessionBeat, SessionClose, TimeEntry
 from relay.pump import pump
 from relay.settings import Settings
-from relay.store.base import Session, SessionBeat, SessionClose, Store, TimeEntry
+from relay.store.interface import Store
 from relay.timekeeping import Timekeeper
 from shared.clock import Clock
 from shared.errors import UnavailableError

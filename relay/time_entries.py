@@ -24,9 +24,9 @@ from relay.billing.facts import EntryContext, SessionFacts
 from relay.billing.ratecard import COMPLEXITIES, SERVICE_TYPES
 from relay.billing.rounding import RoundingRule, amount, billable_minutes
 from relay.ids import new_id
+from relay.model import BillableEntry, EntryEdit, EntryUpdate, Technician
 from relay.settings import Billing
-from relay.store.base import Store, Technician
-from relay.store.billing_base import BillableEntry, EntryEdit, EntryUpdate
+from relay.store.interface import Store
 from relay.timekeeping import RateBook, billable_from, change_log, entry_facts
 from shared.clock import iso
 from shared.errors import ConfigError, NotFoundError, UsageError

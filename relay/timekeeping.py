@@ -34,8 +34,15 @@ from relay.billing.merge import merge_for_card
 from relay.billing.ratecard import RateCard, select_card
 from relay.billing.ratecard_parse import parse_rate_card
 from relay.billing.resolve import session_settings
-from relay.store.base import SessionClose, Store, TimeEntry
-from relay.store.billing_base import BillableEntry, EntryEdit, EntryUpdate, RateCardRecord
+from relay.model import (
+    BillableEntry,
+    EntryEdit,
+    EntryUpdate,
+    RateCardRecord,
+    SessionClose,
+    TimeEntry,
+)
+from relay.store.interface import Store
 from shared.clock import Clock
 from shared.errors import ConfigError, UsageError
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from relay.billing.compute import Computation
 from relay.billing.rounding import RoundingRule, amount, billable_minutes
-from relay.store.base import Session, TimeEntry
+from relay.model import Session, TimeEntry
 
 
 def draft_entry(

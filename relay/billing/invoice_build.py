@@ -31,7 +31,7 @@ from relay.billing.invoice import (
     VatCategory,
     money,
 )
-from relay.store.billing_base import BillableEntry, InvoiceLineRecord, InvoiceRecord, PrepaidBalance
+from relay.model import BillableEntry, InvoiceLineRecord, InvoiceRecord, PrepaidBalance
 from shared.errors import UsageError
 
 SERVICE_LABELS = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from relay.store.base import Store
+from relay.store.interface import Store
 from shared.errors import ConfigError
 
 

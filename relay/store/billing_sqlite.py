@@ -1,4 +1,4 @@
-"""SQLite side of :class:`relay.store.billing_base.BillingStore`, mixed into
+"""SQLite side of :class:`relay.store.interface.BillingStore`, mixed into
 :class:`relay.store.sqlite.SQLiteStore` (tables from ``0004_billing.sql``).
 
 Every multi-row change is one ``BEGIN IMMEDIATE`` transaction of the store's
@@ -21,10 +21,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
 import aiosqlite
 
 from relay.billing.invoice import format_number
-from relay.store.base import SessionClose
-from relay.store.billing_base import (
+from relay.model import (
     BillableEntry,
-    BillingStore,
     CreditRequest,
     CustomerBilling,
     EntryEdit,
@@ -36,7 +34,9 @@ from relay.store.billing_base import (
     PrepaidBalance,
     PrepaidBlock,
     RateCardRecord,
+    SessionClose,
 )
+from relay.store.interface import BillingStore
 from shared.errors import ConflictError, NotFoundError
 
 _R = TypeVar("_R")

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
-from relay.store.diag_base import DiagnosticsStore, HelpRequest, SnapshotRecord
+from relay.model import HelpRequest, SnapshotRecord
+from relay.store.interface import DiagnosticsStore
 
 _HELP_COLUMNS = ("state", "assigned_to", "resolution", "updated_at")
 

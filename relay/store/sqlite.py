@@ -1,4 +1,4 @@
-"""SQLite implementation of :class:`relay.store.base.Store`, for a single relay node.
+"""SQLite implementation of :class:`relay.store.interface.Store`, for a single relay node.
 
 One aiosqlite connection per store, in WAL mode with ``synchronous=FULL`` (a
 committed write survives power loss), ``busy_timeout`` for other processes holding
@@ -36,22 +36,23 @@ from typing import Any, TypeVar, get_origin, get_type_hints
 
 import aiosqlite
 
-from relay.store.base import (
+from relay.model import (
     Agent,
     AuditRecord,
     Customer,
     EnrollToken,
+    HelpRequest,
     Session,
     SessionBeat,
     SessionClose,
-    Store,
+    SnapshotRecord,
     SupportCode,
     Technician,
     TimeEntry,
 )
 from relay.store.billing_sqlite import SQLiteBillingMixin
-from relay.store.diag_base import HelpRequest, SnapshotRecord
 from relay.store.diag_sqlite import SQLiteDiagnosticsMixin
+from relay.store.interface import Store
 from relay.store.sqlite_migrations import load_migrations, statements
 from shared.errors import ConfigError, ConflictError, QPError, StorageError
 

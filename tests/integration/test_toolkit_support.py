@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from relay.ids import new_id, token_hash
-from relay.store.base import SupportCode
+from relay.model import SupportCode
 from relay.store.sqlite import SQLiteStore
 from relay.support_codes import new_code, normalise_code
 from shared.clock import SystemClock

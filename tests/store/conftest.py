@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.store.base import Store
+from relay.store.interface import Store
 from relay.store.sqlite import SQLiteStore
 
 StoreFactory = Callable[[Path], Store]

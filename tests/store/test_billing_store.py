@@ -13,8 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from relay.store.base import Store
-from relay.store.billing_base import (
+from relay.model import (
     BillableEntry,
     CreditRequest,
     CustomerBilling,
@@ -27,6 +26,7 @@ from relay.store.billing_base import (
     PrepaidDraw,
     RateCardRecord,
 )
+from relay.store.interface import Store
 from shared.errors import ConflictError, NotFoundError, QPError
 from tests.store.test_compliance import T0, at, closing, seed, session, technician
 

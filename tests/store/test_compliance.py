@@ -1,4 +1,4 @@
-"""Behaviour every :class:`relay.store.base.Store` implementation must share.
+"""Behaviour every :class:`relay.store.interface.Store` implementation must share.
 
 Backend-agnostic: only the ``store`` fixture (one run per backend, see conftest.py)
 and the interface of ``relay/store/base.py``. Fixed datetimes, no sleeps.
@@ -14,18 +14,18 @@ from decimal import Decimal
 
 import pytest
 
-from relay.store.base import (
+from relay.model import (
     Agent,
     Customer,
     EnrollToken,
     Session,
     SessionBeat,
     SessionClose,
-    Store,
     SupportCode,
     Technician,
     TimeEntry,
 )
+from relay.store.interface import Store
 from shared.errors import ConflictError
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

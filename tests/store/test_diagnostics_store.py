@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from relay.store.base import Store
-from relay.store.diag_base import HelpRequest, SnapshotRecord
+from relay.model import HelpRequest, SnapshotRecord
+from relay.store.interface import Store
 from tests.store.test_compliance import agent, at, seed
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.store.base import Customer
+from relay.model import Customer
 from relay.store.sqlite import SQLiteStore
 from shared.errors import ConfigError, StorageError
 from tests.store.test_compliance import (

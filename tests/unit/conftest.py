@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from relay.store.base import Agent, Customer, Store, Technician
+from relay.model import Agent, Customer, Technician
+from relay.store.interface import Store
 from relay.store.sqlite import SQLiteStore
 from shared.clock import FakeClock
 

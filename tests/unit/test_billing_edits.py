@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from relay.model import EntryQuery, Technician
 from relay.settings import Billing
-from relay.store.base import Store, Technician
-from relay.store.billing_base import EntryQuery
+from relay.store.interface import Store
 from relay.time_entries import add_manual, edit_entry, may_see
 from relay.timekeeping import RateBook
 from shared.errors import ConflictError, UsageError

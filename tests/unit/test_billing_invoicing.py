@@ -15,15 +15,16 @@ from hypothesis import strategies as st
 from relay.billing.invoice import STANDARD, money, totals
 from relay.billing.invoice_build import allocate_prepaid, document, line_for, month_period
 from relay.invoicing import plan_invoice
-from relay.settings import Company
-from relay.store.base import Customer, Store
-from relay.store.billing_base import (
+from relay.model import (
     BillableEntry,
     CreditRequest,
+    Customer,
     CustomerBilling,
     PrepaidBalance,
     PrepaidBlock,
 )
+from relay.settings import Company
+from relay.store.interface import Store
 from shared.errors import ConfigError, UsageError
 from tests.unit.test_billing_timekeeping import MONDAY_10H
 

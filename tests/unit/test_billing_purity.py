@@ -17,7 +17,7 @@ CORE = [
 ALLOWED = {
     "__future__", "collections.abc", "dataclasses", "datetime", "decimal", "functools",
     "hashlib", "json", "re", "tomllib", "typing", "zoneinfo",
-    "shared.clock", "shared.errors", "relay.store.base",
+    "shared.clock", "shared.errors", "relay.model",
 }  # fmt: skip
 
 

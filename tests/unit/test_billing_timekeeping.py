@@ -12,11 +12,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from relay.billing.ratecard_export import card_digest
+from relay.model import BillableEntry, EntryQuery, HelpRequest, RateCardRecord
 from relay.sessions import SessionManager
 from relay.settings import Settings
-from relay.store.base import Store
-from relay.store.billing_base import BillableEntry, EntryQuery, RateCardRecord
-from relay.store.diag_base import HelpRequest
+from relay.store.interface import Store
 from shared.clock import FakeClock
 from shared.protocol.session_state import Event
 from tests.unit.billing_helpers import CARD_TEXT, card

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from relay.sessions import SessionManager
 from relay.settings import Settings
-from relay.store.base import Store
+from relay.store.interface import Store
 from shared.clock import FakeClock
 from shared.protocol.session_state import Event, State
 

@@ -16,7 +16,7 @@ import pytest
 from agent.consent import APPROVED, DENIED, TIMEOUT, ConsentBroker, ConsentRequest
 from relay.sessions import LiveSession, SessionManager
 from relay.settings import Limits, Settings
-from relay.store.base import Store
+from relay.store.interface import Store
 from shared.clock import FakeClock
 from shared.errors import UnavailableError
 from shared.protocol.session_state import Event, State
