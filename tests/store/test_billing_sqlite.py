@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from relay.store.sqlite import SQLiteStore, _columns, _insert_sql
-from relay.store.sqlite_migrations import statements as _statements
+from relay.store.sqlite import SQLiteStore
+from relay.store.sqlite.codec import columns, insert_sql
+from relay.store.sqlite.migrations import statements
 from tests.store.test_billing_store import approved, draft, entry
 from tests.store.test_compliance import agent, customer, seed, technician, time_entry
 
@@ -76,23 +77,23 @@ async def test_entries_of_an_older_database_survive_the_billing_migration(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "relay.db"
-    folder = resources.files("relay.store") / "migrations" / "sqlite"
+    folder = resources.files("relay.store.sqlite") / "migrations"
     old = time_entry()
     with closing_db(sqlite3.connect(path)) as db:
         db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT)")
         for version in (1, 2, 3):
             (script,) = [f for f in folder.iterdir() if f.name.startswith(f"000{version}_")]
-            for statement in _statements(script.read_text()):
+            for statement in statements(script.read_text()):
                 db.execute(statement)
             db.execute("INSERT INTO schema_migrations VALUES (?, '2026-01-01')", (version,))
         for table, record in (("customers", customer()), ("agents", agent())):
-            values = _columns(record)
-            db.execute(_insert_sql(table, values), values)
-        tech = _columns(technician(), token_hash="h")
+            values = columns(record)
+            db.execute(insert_sql(table, values), values)
+        tech = columns(technician(), token_hash="h")
         del tech["customer_ids"]
-        db.execute(_insert_sql("technicians", tech), tech)
-        values = _columns(old)
-        db.execute(_insert_sql("time_entries", values), values)
+        db.execute(insert_sql("technicians", tech), tech)
+        values = columns(old)
+        db.execute(insert_sql("time_entries", values), values)
         db.commit()
     store = SQLiteStore(str(path))
     await store.open()

@@ -93,7 +93,7 @@ async def test_pragmas(store: SQLiteStore, db_path: Path) -> None:
 async def test_migrations_apply_once(db_path: Path) -> None:
     shipped = sorted(
         int(item.name.split("_", 1)[0])
-        for item in (resources.files("relay.store") / "migrations" / "sqlite").iterdir()
+        for item in (resources.files("relay.store.sqlite") / "migrations").iterdir()
         if item.name.endswith(".sql")
     )
     store = SQLiteStore(str(db_path))

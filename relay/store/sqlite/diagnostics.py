@@ -1,44 +1,36 @@
-"""SQLite side of :class:`DiagnosticsStore`, mixed into :class:`SQLiteStore`."""
+"""Diagnostics snapshots and help requests (tables of ``0005_diagnostics.sql``)."""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any
-
-import aiosqlite
+from typing import Any
 
 from relay.model import HelpRequest, SnapshotRecord
-from relay.store.interface import DiagnosticsStore
+from relay.store.sqlite.base import SQLiteBase
+from relay.store.sqlite.codec import columns, decode, encode, insert_sql
 
+# What update_help_request may change; anything else is a programming error.
 _HELP_COLUMNS = ("state", "assigned_to", "resolution", "updated_at")
 
 
-class SQLiteDiagnosticsMixin(DiagnosticsStore):
-    """Uses the connection, lock and helpers of the SQLiteStore it is mixed into."""
+def _where(**filters: object) -> tuple[str, tuple[object, ...]]:
+    """A ``WHERE`` clause (or "") matching every filter that is not None."""
+    used = [(name, value) for name, value in filters.items() if value is not None]
+    if not used:
+        return "", ()
+    return " WHERE " + " AND ".join(f"{name} = ?" for name, _ in used), tuple(v for _, v in used)
 
-    if TYPE_CHECKING:
 
-        def _transaction(
-            self, what: str, begin: str = "BEGIN IMMEDIATE"
-        ) -> AbstractAsyncContextManager[aiosqlite.Connection]: ...
+class SQLiteDiagnostics(SQLiteBase):
+    """:class:`relay.store.interface.DiagnosticsStore` on SQLite."""
 
-        async def _run(
-            self, what: str, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
-        ) -> int: ...
-
-        async def _fetch(
-            self, what: str, sql: str, params: Sequence[Any] = ()
-        ) -> list[sqlite3.Row]: ...
+    # -- snapshots -----------------------------------------------------------------------
 
     async def add_snapshot(self, record: SnapshotRecord, keep: int) -> int:
-        from relay.store.sqlite import _columns, _insert_sql
-
-        values = _columns(record)
-        values.pop("id")
+        """Insert (``record.id`` is ignored), prune the agent's unlinked history to
+        ``keep``, and return the new id."""
+        values = columns(record, drop=("id",))
         async with self._transaction("store snapshot") as db:
-            cursor = await db.execute(_insert_sql("snapshots", values), values)
+            cursor = await db.execute(insert_sql("snapshots", values), values)
             new_id = int(cursor.lastrowid or 0)
             await db.execute(
                 "DELETE FROM snapshots WHERE agent_id = ? AND session_id IS NULL"
@@ -49,12 +41,11 @@ class SQLiteDiagnosticsMixin(DiagnosticsStore):
         return new_id
 
     async def get_snapshot(self, snapshot_id: int) -> SnapshotRecord | None:
-        from relay.store.sqlite import _decode
-
+        """By id."""
         rows = await self._fetch(
             "read snapshot", "SELECT * FROM snapshots WHERE id = ?", (snapshot_id,)
         )
-        return _decode(SnapshotRecord, rows[0]) if rows else None
+        return decode(SnapshotRecord, rows[0]) if rows else None
 
     async def list_snapshots(
         self,
@@ -62,17 +53,17 @@ class SQLiteDiagnosticsMixin(DiagnosticsStore):
         session_id: str | None = None,
         limit: int = 50,
     ) -> list[SnapshotRecord]:
-        from relay.store.sqlite import _decode
-
+        """Newest first, filtered by agent and/or session."""
         where, params = _where(agent_id=agent_id, session_id=session_id)
         rows = await self._fetch(
             "list snapshots",
             f"SELECT * FROM snapshots{where} ORDER BY id DESC LIMIT ?",
             (*params, limit),
         )
-        return [_decode(SnapshotRecord, row) for row in rows]
+        return [decode(SnapshotRecord, row) for row in rows]
 
     async def worst_findings(self) -> dict[str, str | None]:
+        """agent id → the worst severity in its latest snapshot."""
         rows = await self._fetch(
             "read latest findings",
             "SELECT agent_id, worst FROM snapshots WHERE id IN"
@@ -80,13 +71,13 @@ class SQLiteDiagnosticsMixin(DiagnosticsStore):
         )
         return {row["agent_id"]: row["worst"] for row in rows}
 
-    async def add_help_request(self, request: HelpRequest) -> int:
-        from relay.store.sqlite import _columns, _insert_sql
+    # -- help requests -------------------------------------------------------------------
 
-        values = _columns(request)
-        values.pop("id")
+    async def add_help_request(self, request: HelpRequest) -> int:
+        """Insert (``request.id`` is ignored), tie its snapshot to it, return its number."""
+        values = columns(request, drop=("id",))
         async with self._transaction("add help request") as db:
-            cursor = await db.execute(_insert_sql("help_requests", values), values)
+            cursor = await db.execute(insert_sql("help_requests", values), values)
             number = int(cursor.lastrowid or 0)
             if request.snapshot_id is not None:
                 await db.execute(
@@ -96,18 +87,16 @@ class SQLiteDiagnosticsMixin(DiagnosticsStore):
         return number
 
     async def get_help_request(self, number: int) -> HelpRequest | None:
-        from relay.store.sqlite import _decode
-
+        """By number."""
         rows = await self._fetch(
             "read help request", "SELECT * FROM help_requests WHERE id = ?", (number,)
         )
-        return _decode(HelpRequest, rows[0]) if rows else None
+        return decode(HelpRequest, rows[0]) if rows else None
 
     async def list_help_requests(
         self, states: tuple[str, ...] | None = None, agent_id: str | None = None
     ) -> list[HelpRequest]:
-        from relay.store.sqlite import _decode
-
+        """Oldest first, filtered by state and/or agent."""
         where, params = _where(agent_id=agent_id)
         if states:
             marks = ", ".join("?" for _ in states)
@@ -116,22 +105,20 @@ class SQLiteDiagnosticsMixin(DiagnosticsStore):
         rows = await self._fetch(
             "list help requests", f"SELECT * FROM help_requests{where} ORDER BY id", params
         )
-        return [_decode(HelpRequest, row) for row in rows]
+        return [decode(HelpRequest, row) for row in rows]
 
-    async def update_help_request(self, number: int, expected_state: str, **changes: Any) -> bool:
-        from relay.store.sqlite import _encode
-
+    async def update_help_request(
+        self,
+        number: int,
+        expected_state: str,
+        **changes: Any,
+    ) -> bool:
+        """Apply ``changes`` if the request is still in ``expected_state``; False
+        (nothing written) otherwise. ValueError for a field that may not change."""
         unknown = set(changes) - set(_HELP_COLUMNS)
         if unknown:
             raise ValueError(f"cannot change {', '.join(sorted(unknown))} of a help request")
         sets = ", ".join(f"{name} = ?" for name in changes)
-        params = [_encode(value) for value in changes.values()]
+        params = (*(encode(value) for value in changes.values()), number, expected_state)
         sql = f"UPDATE help_requests SET {sets} WHERE id = ? AND state = ?"
-        return await self._run("update help request", sql, (*params, number, expected_state)) > 0
-
-
-def _where(**filters: object) -> tuple[str, tuple[object, ...]]:
-    used = [(name, value) for name, value in filters.items() if value is not None]
-    if not used:
-        return "", ()
-    return " WHERE " + " AND ".join(f"{name} = ?" for name, _ in used), tuple(v for _, v in used)
+        return await self._run("update help request", sql, params) > 0

@@ -1,4 +1,9 @@
-"""The SQLite migration scripts shipped with the relay: found, ordered, split."""
+"""The SQLite migration scripts shipped with the relay: found, ordered, split.
+
+They live in ``migrations/`` beside this module (``0001_init.sql`` …), are shipped
+as package data and read with :mod:`importlib.resources`, so they are found in a
+wheel or a zip as well as in a checkout.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ _MIGRATION_FILE = re.compile(r"^(\d+)_\w+\.sql$")
 
 def load_migrations() -> list[tuple[int, str, str]]:
     """``(version, file name, script)`` of every migration shipped, in order."""
-    folder = resources.files("relay.store") / "migrations" / "sqlite"
+    folder = resources.files("relay.store.sqlite") / "migrations"
     found: dict[int, tuple[str, str]] = {}
     for item in folder.iterdir():
         match = _MIGRATION_FILE.match(item.name)

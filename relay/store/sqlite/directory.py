@@ -1,0 +1,212 @@
+"""Who and what the relay knows: relay settings, customers, technicians,
+enrollment tokens, agents, support codes and session policies (tables of
+``0001_init.sql`` and ``0002_policy_support_codes.sql``)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from relay.model import Agent, Customer, EnrollToken, SupportCode, Technician
+from relay.store.sqlite.base import SQLiteBase
+from relay.store.sqlite.codec import columns, decode, encode, insert_sql
+
+
+class SQLiteDirectory(SQLiteBase):
+    """The directory part of :class:`relay.store.interface.CoreStore`."""
+
+    # -- relay metadata ------------------------------------------------------------------
+
+    async def get_meta(self, key: str) -> str | None:
+        """A relay-wide setting stored at init (e.g. ``relay_id``)."""
+        rows = await self._fetch("read meta", "SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0]["value"]) if rows else None
+
+    async def set_meta(self, key: str, value: str) -> None:
+        """Insert or replace a relay-wide setting."""
+        await self._run(
+            f"set meta {key!r}",
+            "INSERT INTO meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # -- customers -----------------------------------------------------------------------
+
+    async def add_customer(self, customer: Customer) -> None:
+        """Insert; ConflictError if the name (case-insensitive) or id exists."""
+        values = columns(customer)
+        await self._run(f"add customer {customer.name!r}", insert_sql("customers", values), values)
+
+    async def get_customer(self, customer_id: str) -> Customer | None:
+        """By id."""
+        sql = "SELECT * FROM customers WHERE id = ?"
+        rows = await self._fetch("read customer", sql, (customer_id,))
+        return decode(Customer, rows[0]) if rows else None
+
+    async def find_customer(self, name: str) -> Customer | None:
+        """By name, case-insensitive."""
+        # The column is COLLATE NOCASE, so "=" compares case-insensitively (ASCII).
+        rows = await self._fetch("find customer", "SELECT * FROM customers WHERE name = ?", (name,))
+        return decode(Customer, rows[0]) if rows else None
+
+    async def list_customers(self) -> list[Customer]:
+        """All customers ordered by name, case-insensitively."""
+        rows = await self._fetch("list customers", "SELECT * FROM customers ORDER BY name, id")
+        return [decode(Customer, row) for row in rows]
+
+    async def set_customer_policy(self, customer_id: str, policy: dict[str, Any]) -> bool:
+        """Replace a customer's session policy; False (nothing written) if unknown."""
+        sql = "UPDATE customers SET policy = ? WHERE id = ?"
+        params = (encode(policy), customer_id)
+        return await self._run("set customer policy", sql, params) > 0
+
+    # -- technicians ---------------------------------------------------------------------
+
+    async def add_technician(self, technician: Technician, token_hash: str) -> None:
+        """Insert with its customer scope; ConflictError on a duplicate id, name or token,
+        or a scope naming an unknown customer."""
+        values = columns(technician, drop=("customer_ids",), token_hash=token_hash)
+        scope = [(technician.id, cid, pos) for pos, cid in enumerate(technician.customer_ids)]
+        async with self._transaction(f"add technician {technician.name!r}") as db:
+            await db.execute(insert_sql("technicians", values), values)
+            await db.executemany(
+                "INSERT INTO technician_customers (technician_id, customer_id, position)"
+                " VALUES (?, ?, ?)",
+                scope,
+            )
+
+    async def _technicians(self, what: str, where: str, params: Sequence[Any]) -> list[Technician]:
+        """Technicians matching ``where`` (on alias ``t``) with their scopes, by name."""
+        async with self._transaction(what, write=False) as db:
+            rows = await db.execute_fetchall(
+                f"SELECT t.* FROM technicians t {where} ORDER BY t.name, t.id", params
+            )
+            scopes = await db.execute_fetchall(
+                "SELECT tc.technician_id, tc.customer_id FROM technician_customers tc"
+                f" JOIN technicians t ON t.id = tc.technician_id {where}"
+                " ORDER BY tc.technician_id, tc.position",
+                params,
+            )
+        customer_ids: dict[str, list[str]] = defaultdict(list)
+        for scope in scopes:
+            customer_ids[scope["technician_id"]].append(scope["customer_id"])
+        return [
+            decode(Technician, row, customer_ids=tuple(customer_ids[row["id"]])) for row in rows
+        ]
+
+    async def technician_by_token(self, token_hash: str) -> Technician | None:
+        """The enabled technician holding this token, else None."""
+        found = await self._technicians(
+            "look up technician token", "WHERE t.token_hash = ? AND t.disabled = 0", (token_hash,)
+        )
+        return found[0] if found else None
+
+    async def get_technician(self, technician_id: str) -> Technician | None:
+        """By id, disabled or not."""
+        found = await self._technicians("read technician", "WHERE t.id = ?", (technician_id,))
+        return found[0] if found else None
+
+    async def list_technicians(self) -> list[Technician]:
+        """All technicians ordered by name."""
+        return await self._technicians("list technicians", "", ())
+
+    # -- enrollment tokens -------------------------------------------------------------------
+
+    async def add_enroll_token(self, token: EnrollToken, token_hash: str) -> None:
+        """Insert; ConflictError on a duplicate id or token, or an unknown customer."""
+        values = columns(token, token_hash=token_hash)
+        sql = insert_sql("enroll_tokens", values)
+        await self._run("add enrollment token", sql, values)
+
+    async def consume_enroll_token(self, token_hash: str, now: datetime) -> EnrollToken | None:
+        """Use one use of a live token, returning it as it was; None (nothing
+        written) if unknown or not usable."""
+        async with self._transaction("use enrollment token") as db:
+            # Fixed-width UTC text: comparing the strings compares the instants.
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT * FROM enroll_tokens WHERE token_hash = ? AND revoked = 0"
+                    " AND uses_left > 0 AND expires_at > ?",
+                    (token_hash, encode(now)),
+                )
+            )
+            if not rows:
+                return None
+            token = decode(EnrollToken, rows[0])
+            await db.execute(
+                "UPDATE enroll_tokens SET uses_left = uses_left - 1 WHERE id = ?", (token.id,)
+            )
+            return token
+
+    async def revoke_enroll_token(self, token_id: str) -> bool:
+        """Mark revoked; False (nothing written) if unknown."""
+        sql = "UPDATE enroll_tokens SET revoked = 1 WHERE id = ?"
+        return await self._run("revoke enrollment token", sql, (token_id,)) > 0
+
+    async def list_enroll_tokens(self) -> list[EnrollToken]:
+        """All tokens, newest first."""
+        sql = "SELECT * FROM enroll_tokens ORDER BY created_at DESC, id DESC"
+        return [decode(EnrollToken, row) for row in await self._fetch("list tokens", sql)]
+
+    # -- support codes -------------------------------------------------------------------
+
+    async def add_support_code(self, code: SupportCode, code_hash: str) -> None:
+        """Insert; ConflictError on a duplicate id or code, or an unknown customer."""
+        values = columns(code, code_hash=code_hash)
+        sql = insert_sql("support_codes", values)
+        await self._run("add support code", sql, values)
+
+    async def consume_support_code(self, code_hash: str, now: datetime) -> SupportCode | None:
+        """Use a live code, returning it as it was; None (nothing written) if
+        unknown, used or expired."""
+        async with self._transaction("use support code") as db:
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT * FROM support_codes WHERE code_hash = ? AND used_at IS NULL"
+                    " AND expires_at > ?",
+                    (code_hash, encode(now)),
+                )
+            )
+            if not rows:
+                return None
+            code = decode(SupportCode, rows[0])
+            await db.execute(
+                "UPDATE support_codes SET used_at = ? WHERE id = ?", (encode(now), code.id)
+            )
+            return code
+
+    # -- agents --------------------------------------------------------------------------
+
+    async def add_agent(self, agent: Agent) -> None:
+        """Insert; ConflictError if the id exists or the customer is unknown."""
+        values = columns(agent)
+        sql = insert_sql("agents", values)
+        await self._run(f"add agent {agent.name!r}", sql, values)
+
+    async def get_agent(self, agent_id: str) -> Agent | None:
+        """By id, revoked or not."""
+        rows = await self._fetch("read agent", "SELECT * FROM agents WHERE id = ?", (agent_id,))
+        return decode(Agent, rows[0]) if rows else None
+
+    async def list_agents(self) -> list[Agent]:
+        """All agents (revoked included) ordered by name, then id."""
+        rows = await self._fetch("list agents", "SELECT * FROM agents ORDER BY name, id")
+        return [decode(Agent, row) for row in rows]
+
+    async def revoke_agent(self, agent_id: str) -> bool:
+        """Mark revoked; False (nothing written) if unknown."""
+        sql = "UPDATE agents SET revoked = 1 WHERE id = ?"
+        return await self._run("revoke agent", sql, (agent_id,)) > 0
+
+    async def set_agent_policy(self, agent_id: str, policy: dict[str, Any]) -> bool:
+        """Replace an agent's policy overrides; False (nothing written) if unknown."""
+        sql = "UPDATE agents SET policy = ? WHERE id = ?"
+        return await self._run("set agent policy", sql, (encode(policy), agent_id)) > 0
+
+    async def touch_agent(self, agent_id: str, at: datetime) -> None:
+        """Record that the agent linked or was seen at ``at``."""
+        sql = "UPDATE agents SET last_seen_at = ? WHERE id = ?"
+        await self._run("record agent contact", sql, (encode(at), agent_id))
