@@ -15,8 +15,8 @@ import pytest
 from relay.store.sqlite import SQLiteStore
 from relay.store.sqlite.codec import columns, insert_sql
 from relay.store.sqlite.migrations import statements
+from tests.store.records import agent, customer, seed, technician, time_entry
 from tests.store.test_billing_store import approved, draft, entry
-from tests.store.test_compliance import agent, customer, seed, technician, time_entry
 
 
 def execute(path: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:

@@ -28,7 +28,7 @@ from relay.model import (
 )
 from relay.store.interface import Store
 from shared.errors import ConflictError, NotFoundError, QPError
-from tests.store.test_compliance import T0, at, closing, seed, session, technician
+from tests.store.records import T0, at, closing, seed, session, technician
 
 DAY = date(2026, 1, 5)
 

@@ -6,7 +6,7 @@ import asyncio
 
 from relay.model import HelpRequest, SnapshotRecord
 from relay.store.interface import Store
-from tests.store.test_compliance import agent, at, seed
+from tests.store.records import agent, at, seed
 
 
 def snap(agent_id: str = "agt-1", minute: float = 0, **extra: object) -> SnapshotRecord:

@@ -16,7 +16,7 @@ import pytest
 from relay.model import Customer
 from relay.store.sqlite import SQLiteStore
 from shared.errors import ConfigError, StorageError
-from tests.store.test_compliance import (
+from tests.store.records import (
     T0,
     at,
     closing,
