@@ -8,6 +8,13 @@ billable. The records it persists are those of :mod:`relay.model`.
 Three abstract parts make one :class:`Store`: the directory and sessions
 (:class:`CoreStore`), diagnostics and help requests (:class:`DiagnosticsStore`),
 billing (:class:`BillingStore`).
+
+Every method that changes state takes a keyword-only ``audit``: the
+:class:`AuditEvent` records describing the change, appended in the same transaction
+as the change itself. If the change fails (an exception) or finds nothing to do (a
+method returning False, None or nothing changed), nothing is written: audit
+records are written only when the change is. :meth:`CoreStore.audit` appends a
+record on its own, for refusals that change nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from typing import Any
 
 from relay.model import (
     Agent,
+    AuditEvent,
     AuditRecord,
     BillableEntry,
     CreditRequest,
@@ -67,7 +75,7 @@ class CoreStore(ABC):
 
     # -- customers -------------------------------------------------------------
     @abstractmethod
-    async def add_customer(self, customer: Customer) -> None:
+    async def add_customer(self, customer: Customer, *, audit: Sequence[AuditEvent] = ()) -> None:
         """Insert; :class:`ConflictError` if the name (case-insensitive) exists."""
 
     @abstractmethod
@@ -83,7 +91,9 @@ class CoreStore(ABC):
 
     # -- technicians -------------------------------------------------------------
     @abstractmethod
-    async def add_technician(self, technician: Technician, token_hash: str) -> None:
+    async def add_technician(
+        self, technician: Technician, token_hash: str, *, audit: Sequence[AuditEvent] = ()
+    ) -> None:
         """Insert with the hash of its API token; ConflictError on a duplicate name."""
 
     @abstractmethod
@@ -99,37 +109,53 @@ class CoreStore(ABC):
 
     # -- enrollment tokens -------------------------------------------------------
     @abstractmethod
-    async def add_enroll_token(self, token: EnrollToken, token_hash: str) -> None: ...
+    async def add_enroll_token(
+        self, token: EnrollToken, token_hash: str, *, audit: Sequence[AuditEvent] = ()
+    ) -> None:
+        """Insert; ConflictError on a duplicate id or token, or an unknown customer."""
 
     @abstractmethod
-    async def consume_enroll_token(self, token_hash: str, now: datetime) -> EnrollToken | None:
+    async def consume_enroll_token(
+        self, token_hash: str, now: datetime, *, audit: Sequence[AuditEvent] = ()
+    ) -> EnrollToken | None:
         """Atomically use one use of a live token (not revoked, not expired, uses
-        left) and return it as it was before; None if unknown or not usable."""
+        left) and return it as it was before; None if unknown or not usable (then
+        nothing is written: audit records are written only when the change is)."""
 
     @abstractmethod
-    async def revoke_enroll_token(self, token_id: str) -> bool:
-        """Mark revoked; False if unknown."""
+    async def revoke_enroll_token(self, token_id: str, *, audit: Sequence[AuditEvent] = ()) -> bool:
+        """Mark revoked; False if unknown (no audit: audit records are written only
+        when the change is)."""
 
     @abstractmethod
     async def list_enroll_tokens(self) -> list[EnrollToken]:
         """All tokens, newest first."""
 
     @abstractmethod
-    async def set_customer_policy(self, customer_id: str, policy: dict[str, Any]) -> bool:
-        """Replace a customer's session policy; False if unknown."""
+    async def set_customer_policy(
+        self, customer_id: str, policy: dict[str, Any], *, audit: Sequence[AuditEvent] = ()
+    ) -> bool:
+        """Replace a customer's session policy; False if unknown (no audit: audit
+        records are written only when the change is)."""
 
     # -- support codes -------------------------------------------------------------
     @abstractmethod
-    async def add_support_code(self, code: SupportCode, code_hash: str) -> None: ...
+    async def add_support_code(
+        self, code: SupportCode, code_hash: str, *, audit: Sequence[AuditEvent] = ()
+    ) -> None:
+        """Insert; ConflictError on a duplicate id or code, or an unknown customer."""
 
     @abstractmethod
-    async def consume_support_code(self, code_hash: str, now: datetime) -> SupportCode | None:
+    async def consume_support_code(
+        self, code_hash: str, now: datetime, *, audit: Sequence[AuditEvent] = ()
+    ) -> SupportCode | None:
         """Atomically use a live code (unused, not expired) and return it as it was
-        before; None if unknown, used or expired."""
+        before; None if unknown, used or expired (then nothing is written: audit
+        records are written only when the change is)."""
 
     # -- agents ------------------------------------------------------------------
     @abstractmethod
-    async def add_agent(self, agent: Agent) -> None:
+    async def add_agent(self, agent: Agent, *, audit: Sequence[AuditEvent] = ()) -> None:
         """Insert; ConflictError if the id exists."""
 
     @abstractmethod
@@ -140,12 +166,16 @@ class CoreStore(ABC):
         """All agents (revoked included) ordered by name, then id."""
 
     @abstractmethod
-    async def revoke_agent(self, agent_id: str) -> bool:
-        """Mark revoked; False if unknown."""
+    async def revoke_agent(self, agent_id: str, *, audit: Sequence[AuditEvent] = ()) -> bool:
+        """Mark revoked; False if unknown (no audit: audit records are written only
+        when the change is)."""
 
     @abstractmethod
-    async def set_agent_policy(self, agent_id: str, policy: dict[str, Any]) -> bool:
-        """Replace an agent's policy overrides; False if unknown."""
+    async def set_agent_policy(
+        self, agent_id: str, policy: dict[str, Any], *, audit: Sequence[AuditEvent] = ()
+    ) -> bool:
+        """Replace an agent's policy overrides; False if unknown (no audit: audit
+        records are written only when the change is)."""
 
     @abstractmethod
     async def touch_agent(self, agent_id: str, at: datetime) -> None:
@@ -153,7 +183,7 @@ class CoreStore(ABC):
 
     # -- sessions ------------------------------------------------------------------
     @abstractmethod
-    async def add_session(self, session: Session) -> None:
+    async def add_session(self, session: Session, *, audit: Sequence[AuditEvent] = ()) -> None:
         """Insert a new session row (state ``requested``)."""
 
     @abstractmethod
@@ -161,10 +191,16 @@ class CoreStore(ABC):
 
     @abstractmethod
     async def set_session_state(
-        self, session_id: str, state: str, started_at: datetime | None = None
+        self,
+        session_id: str,
+        state: str,
+        started_at: datetime | None = None,
+        *,
+        audit: Sequence[AuditEvent] = (),
     ) -> bool:
         """Move an open session to ``state`` (and set ``started_at`` when given).
-        False if the session is unknown or already ended."""
+        False if the session is unknown or already ended (no audit: audit records
+        are written only when the change is)."""
 
     @abstractmethod
     async def heartbeat_sessions(self, beats: list[SessionBeat]) -> None:
@@ -172,11 +208,13 @@ class CoreStore(ABC):
         sessions in one transaction; beats for ended or unknown sessions are skipped."""
 
     @abstractmethod
-    async def close_session(self, close: SessionClose) -> bool:
-        """End an open session and insert its time entry, in one transaction.
+    async def close_session(self, close: SessionClose, *, audit: Sequence[AuditEvent] = ()) -> bool:
+        """End an open session and insert its time entry (and ``audit``), in one
+        transaction.
 
         Idempotent: returns False and writes nothing if the session is already
-        ended (or unknown)."""
+        ended (or unknown), not even ``audit``: audit records are written only when
+        the change is."""
 
     @abstractmethod
     async def open_sessions(self, relay_node: str | None = None) -> list[Session]:
@@ -199,7 +237,8 @@ class CoreStore(ABC):
     async def audit(
         self, at: datetime, event: str, actor: str, subject: str = "", **detail: Any
     ) -> None:
-        """Append one audit record (never updated or deleted)."""
+        """Append one audit record on its own (never updated or deleted): for
+        refusals that change nothing. A change passes its records as ``audit=``."""
 
     @abstractmethod
     async def list_audit(self, limit: int = 200) -> list[AuditRecord]:
@@ -210,7 +249,9 @@ class DiagnosticsStore(ABC):
     """Diagnostics snapshots and help requests."""
 
     @abstractmethod
-    async def add_snapshot(self, record: SnapshotRecord, keep: int) -> int:
+    async def add_snapshot(
+        self, record: SnapshotRecord, keep: int, *, audit: Sequence[AuditEvent] = ()
+    ) -> int:
         """Insert (``record.id`` is ignored) and return the new id. Keeps at most
         ``keep`` snapshots per agent: older ones not tied to a session or request
         are deleted in the same transaction."""
@@ -229,7 +270,9 @@ class DiagnosticsStore(ABC):
         """agent id → the worst severity in its latest snapshot."""
 
     @abstractmethod
-    async def add_help_request(self, request: HelpRequest) -> int:
+    async def add_help_request(
+        self, request: HelpRequest, *, audit: Sequence[AuditEvent] = ()
+    ) -> int:
         """Insert (``request.id`` is ignored) and return its number."""
 
     @abstractmethod
@@ -242,9 +285,18 @@ class DiagnosticsStore(ABC):
         """Oldest first."""
 
     @abstractmethod
-    async def update_help_request(self, number: int, expected_state: str, **changes: Any) -> bool:
+    async def update_help_request(
+        self,
+        number: int,
+        expected_state: str,
+        *,
+        audit: Sequence[AuditEvent] = (),
+        **changes: Any,
+    ) -> bool:
         """Apply ``changes`` (state, assigned_to, resolution, updated_at) only if the
-        request is still in ``expected_state``; False otherwise (someone was faster)."""
+        request is still in ``expected_state``; False otherwise (someone was faster),
+        and then no audit: audit records are written only when the change is.
+        ``audit`` is never a column to change."""
 
 
 class BillingStore(ABC):
@@ -252,8 +304,11 @@ class BillingStore(ABC):
 
     # -- rate cards ------------------------------------------------------------------
     @abstractmethod
-    async def add_rate_card(self, card: RateCardRecord) -> bool:
-        """Store an imported card; False (nothing written) if its digest is stored."""
+    async def add_rate_card(
+        self, card: RateCardRecord, *, audit: Sequence[AuditEvent] = ()
+    ) -> bool:
+        """Store an imported card; False (nothing written, no audit) if its digest
+        is stored."""
 
     @abstractmethod
     async def list_rate_cards(self) -> list[RateCardRecord]:
@@ -283,17 +338,25 @@ class BillingStore(ABC):
         ended at or after ``ended_since`` and was computed with a rate card."""
 
     @abstractmethod
-    async def close_session_billed(self, close: SessionClose, merge: EntryUpdate | None) -> bool:
+    async def close_session_billed(
+        self, close: SessionClose, merge: EntryUpdate | None, *, audit: Sequence[AuditEvent] = ()
+    ) -> bool:
         """:meth:`Store.close_session`, where the session's time may join a draft.
 
         In one transaction: end the session; then, if ``merge`` is given and its
         entry is still a draft at ``merge.expected_revision``, replace that entry
         and append ``merge.history``; otherwise insert ``close.entry`` (if any).
-        Idempotent: False and nothing written when the session is already ended."""
+        Idempotent: False and nothing written when the session is already ended,
+        not even ``audit``: audit records are written only when the change is."""
 
     @abstractmethod
     async def add_entry(
-        self, entry: BillableEntry, history: Sequence[EntryEdit] = (), refuse_overlap: bool = False
+        self,
+        entry: BillableEntry,
+        history: Sequence[EntryEdit] = (),
+        refuse_overlap: bool = False,
+        *,
+        audit: Sequence[AuditEvent] = (),
     ) -> None:
         """Insert one entry with its history. With ``refuse_overlap``,
         :class:`ConflictError` (naming the other entry) if the technician has an
@@ -304,17 +367,25 @@ class BillingStore(ABC):
         """Insert many entries in one transaction (imports, benchmarks)."""
 
     @abstractmethod
-    async def update_entry(self, update: EntryUpdate) -> BillableEntry:
+    async def update_entry(
+        self, update: EntryUpdate, *, audit: Sequence[AuditEvent] = ()
+    ) -> BillableEntry:
         """Apply ``update``; :class:`ConflictError` if the entry changed meanwhile or
         is invoiced, :class:`NotFoundError` if unknown. Returns the stored entry."""
 
     @abstractmethod
     async def approve_entries(
-        self, entry_ids: Sequence[str], actor: str, at: datetime
+        self,
+        entry_ids: Sequence[str],
+        actor: str,
+        at: datetime,
+        *,
+        audit: Sequence[AuditEvent] = (),
     ) -> list[str]:
         """Approve every draft among ``entry_ids`` in one transaction, with history;
-        approved ones are left as they are. Returns the ids that changed.
-        :class:`NotFoundError` for an unknown id, :class:`ConflictError` for an
+        approved ones are left as they are. Returns the ids that changed; when none
+        did, no audit is written (audit records are written only when the change
+        is). :class:`NotFoundError` for an unknown id, :class:`ConflictError` for an
         invoiced one; then nothing changes."""
 
     @abstractmethod
@@ -323,7 +394,9 @@ class BillingStore(ABC):
 
     # -- customers' billing data ---------------------------------------------------------
     @abstractmethod
-    async def set_customer_billing(self, billing: CustomerBilling) -> None:
+    async def set_customer_billing(
+        self, billing: CustomerBilling, *, audit: Sequence[AuditEvent] = ()
+    ) -> None:
         """Insert or replace; ConflictError for an unknown customer."""
 
     @abstractmethod
@@ -331,7 +404,10 @@ class BillingStore(ABC):
 
     # -- prepaid hours ---------------------------------------------------------------------
     @abstractmethod
-    async def add_prepaid_block(self, block: PrepaidBlock) -> None: ...
+    async def add_prepaid_block(
+        self, block: PrepaidBlock, *, audit: Sequence[AuditEvent] = ()
+    ) -> None:
+        """Insert; ConflictError on a duplicate id or an unknown customer."""
 
     @abstractmethod
     async def prepaid_balances(self, customer_id: str) -> list[PrepaidBalance]:
@@ -343,7 +419,9 @@ class BillingStore(ABC):
         """The sequence number the next document of ``year`` would get (a preview)."""
 
     @abstractmethod
-    async def create_invoice(self, draft: InvoiceDraft) -> InvoiceRecord:
+    async def create_invoice(
+        self, draft: InvoiceDraft, *, audit: Sequence[AuditEvent] = ()
+    ) -> InvoiceRecord:
         """Number and write ``draft`` in one transaction: the next number of the
         issue year (gap-free, unique under concurrent creation), its lines, its
         entries marked invoiced, its prepaid draws. :class:`ConflictError` and
@@ -351,7 +429,9 @@ class BillingStore(ABC):
         prepaid block would be overdrawn."""
 
     @abstractmethod
-    async def credit_invoice(self, request: CreditRequest) -> InvoiceRecord:
+    async def credit_invoice(
+        self, request: CreditRequest, *, audit: Sequence[AuditEvent] = ()
+    ) -> InvoiceRecord:
         """Write the credit note cancelling an invoice, in one transaction: numbered
         like an invoice, the original's lines and totals; the original's entries go
         back to approved (history kept) and its prepaid draws are reversed.

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.model import Customer
+from relay.model import AuditEvent, Customer
 from relay.store.sqlite import SQLiteStore
 from shared.errors import ConfigError, StorageError
 from tests.store.records import (
@@ -213,6 +213,9 @@ async def test_read_only_file_refuses_writes(db_path: Path) -> None:
         await store.close()
 
 
+SESSION_END = AuditEvent(at(30), "session_end", "relay", "ses-1", {"reason": "completed"})
+
+
 async def test_failure_midway_through_close_writes_nothing(
     store: SQLiteStore, db_path: Path
 ) -> None:
@@ -220,8 +223,31 @@ async def test_failure_midway_through_close_writes_nothing(
     # The session update succeeds, then the entry insert fails: all must roll back.
     query(db_path, "ALTER TABLE time_entries RENAME TO time_entries_away")
     with pytest.raises(StorageError):
-        await store.close_session(closing(entry=time_entry()))
+        await store.close_session(closing(entry=time_entry()), audit=[SESSION_END])
     query(db_path, "ALTER TABLE time_entries_away RENAME TO time_entries")
     await assert_nothing_written(store)
     assert await store.close_session(closing(entry=time_entry())) is True
     assert await store.list_time_entries() == [time_entry()]
+
+
+async def test_a_change_whose_audit_cannot_be_written_is_not_made(
+    store: SQLiteStore, db_path: Path
+) -> None:
+    await seed_open_session(store)
+    # The change succeeds, then its audit insert fails: the change must roll back too.
+    query(db_path, "ALTER TABLE audit RENAME TO audit_away")
+    with pytest.raises(StorageError):
+        await store.close_session(closing(entry=time_entry()), audit=[SESSION_END])
+    with pytest.raises(StorageError):
+        await store.add_customer(Customer("cus-2", "Beta AG", T0), audit=[SESSION_END])
+    with pytest.raises(StorageError):
+        await store.consume_enroll_token(token_hash("s"), at(1), audit=[SESSION_END])
+    query(db_path, "ALTER TABLE audit_away RENAME TO audit")
+    await assert_nothing_written(store)
+    assert await store.close_session(closing(entry=time_entry()), audit=[SESSION_END])
+    [record] = await store.list_audit()
+    assert (record.event, record.subject, record.detail) == (
+        "session_end",
+        "ses-1",
+        {"reason": "completed"},
+    )

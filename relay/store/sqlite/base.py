@@ -9,6 +9,9 @@ takes the write lock up front and never half-happens. An :class:`asyncio.Lock`
 serialises every use of the shared connection, so one coroutine can neither see nor
 interleave with another's open transaction.
 
+Audit records that go with a change are inserted by :meth:`SQLiteBase._write_audit`
+inside the change's own transaction: they commit with it or not at all.
+
 The schema is built by the numbered scripts of :mod:`relay.store.sqlite.migrations`.
 :meth:`SQLiteBase.open` applies, in order, each one not yet recorded in
 ``schema_migrations``, every script in its own transaction.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -30,6 +34,7 @@ from typing import Any
 
 import aiosqlite
 
+from relay.model import AuditEvent
 from relay.store.sqlite.codec import encode_ts
 from relay.store.sqlite.migrations import load_migrations, statements
 from shared.errors import ConfigError, ConflictError, QPError, StorageError
@@ -40,6 +45,8 @@ _CREATE_SCHEMA_MIGRATIONS = (
     "CREATE TABLE IF NOT EXISTS schema_migrations"
     " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
 )
+
+_INSERT_AUDIT = "INSERT INTO audit (at, event, actor, subject, detail) VALUES (?, ?, ?, ?, ?)"
 
 # Constraint failures that mean "clashes with what exists" rather than a bad write.
 _CONFLICTS = frozenset(
@@ -109,10 +116,17 @@ class SQLiteBase:
                     raise _translate(exc, what) from exc
                 raise
 
-    async def _run(self, what: str, sql: str, params: Params = ()) -> int:
-        """One write statement in its own transaction; the number of rows it touched."""
+    async def _run(
+        self, what: str, sql: str, params: Params = (), *, audit: Sequence[AuditEvent] = ()
+    ) -> int:
+        """One write statement in its own transaction; the number of rows it touched.
+
+        ``audit`` is written in the same transaction, and only if a row was touched:
+        a statement that finds nothing to change records nothing."""
         async with self._transaction(what) as db:
             cursor = await db.execute(sql, params)
+            if cursor.rowcount > 0:
+                await self._write_audit(db, audit)
             return cursor.rowcount
 
     async def _fetch(self, what: str, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
@@ -123,6 +137,26 @@ class SQLiteBase:
                 return list(await db.execute_fetchall(sql, params))
             except sqlite3.Error as exc:
                 raise _translate(exc, what) from exc
+
+    async def _write_audit(self, db: aiosqlite.Connection, audit: Sequence[AuditEvent]) -> None:
+        """Append ``audit`` inside the caller's transaction, so the records commit
+        with the change they describe or not at all. Detail values JSON cannot hold
+        are stored as ``str()``."""
+        if not audit:
+            return
+        await db.executemany(
+            _INSERT_AUDIT,
+            [
+                (
+                    encode_ts(event.at),
+                    event.event,
+                    event.actor,
+                    event.subject,
+                    json.dumps(event.detail, sort_keys=True, default=str),
+                )
+                for event in audit
+            ],
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from relay.model import HelpRequest, SnapshotRecord
+from relay.model import AuditEvent, HelpRequest, SnapshotRecord
 from relay.store.sqlite.base import SQLiteBase
 from relay.store.sqlite.codec import columns, decode, encode, insert_sql
 
@@ -25,7 +26,9 @@ class SQLiteDiagnostics(SQLiteBase):
 
     # -- snapshots -----------------------------------------------------------------------
 
-    async def add_snapshot(self, record: SnapshotRecord, keep: int) -> int:
+    async def add_snapshot(
+        self, record: SnapshotRecord, keep: int, *, audit: Sequence[AuditEvent] = ()
+    ) -> int:
         """Insert (``record.id`` is ignored), prune the agent's unlinked history to
         ``keep``, and return the new id."""
         values = columns(record, drop=("id",))
@@ -38,6 +41,7 @@ class SQLiteDiagnostics(SQLiteBase):
                 " (SELECT id FROM snapshots WHERE agent_id = ? ORDER BY id DESC LIMIT ?)",
                 (record.agent_id, record.agent_id, max(1, keep)),
             )
+            await self._write_audit(db, audit)
         return new_id
 
     async def get_snapshot(self, snapshot_id: int) -> SnapshotRecord | None:
@@ -73,7 +77,9 @@ class SQLiteDiagnostics(SQLiteBase):
 
     # -- help requests -------------------------------------------------------------------
 
-    async def add_help_request(self, request: HelpRequest) -> int:
+    async def add_help_request(
+        self, request: HelpRequest, *, audit: Sequence[AuditEvent] = ()
+    ) -> int:
         """Insert (``request.id`` is ignored), tie its snapshot to it, return its number."""
         values = columns(request, drop=("id",))
         async with self._transaction("add help request") as db:
@@ -84,6 +90,7 @@ class SQLiteDiagnostics(SQLiteBase):
                     "UPDATE snapshots SET request_id = ? WHERE id = ?",
                     (number, request.snapshot_id),
                 )
+            await self._write_audit(db, audit)
         return number
 
     async def get_help_request(self, number: int) -> HelpRequest | None:
@@ -111,6 +118,8 @@ class SQLiteDiagnostics(SQLiteBase):
         self,
         number: int,
         expected_state: str,
+        *,
+        audit: Sequence[AuditEvent] = (),
         **changes: Any,
     ) -> bool:
         """Apply ``changes`` if the request is still in ``expected_state``; False
@@ -121,4 +130,4 @@ class SQLiteDiagnostics(SQLiteBase):
         sets = ", ".join(f"{name} = ?" for name in changes)
         params = (*(encode(value) for value in changes.values()), number, expected_state)
         sql = f"UPDATE help_requests SET {sets} WHERE id = ? AND state = ?"
-        return await self._run("update help request", sql, params) > 0
+        return await self._run("update help request", sql, params, audit=audit) > 0

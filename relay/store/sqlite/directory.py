@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from relay.model import Agent, Customer, EnrollToken, SupportCode, Technician
+from relay.model import Agent, AuditEvent, Customer, EnrollToken, SupportCode, Technician
 from relay.store.sqlite.base import SQLiteBase
 from relay.store.sqlite.codec import columns, decode, encode, insert_sql
 
@@ -35,10 +35,12 @@ class SQLiteDirectory(SQLiteBase):
 
     # -- customers -----------------------------------------------------------------------
 
-    async def add_customer(self, customer: Customer) -> None:
+    async def add_customer(self, customer: Customer, *, audit: Sequence[AuditEvent] = ()) -> None:
         """Insert; ConflictError if the name (case-insensitive) or id exists."""
         values = columns(customer)
-        await self._run(f"add customer {customer.name!r}", insert_sql("customers", values), values)
+        await self._run(
+            f"add customer {customer.name!r}", insert_sql("customers", values), values, audit=audit
+        )
 
     async def get_customer(self, customer_id: str) -> Customer | None:
         """By id."""
@@ -57,15 +59,19 @@ class SQLiteDirectory(SQLiteBase):
         rows = await self._fetch("list customers", "SELECT * FROM customers ORDER BY name, id")
         return [decode(Customer, row) for row in rows]
 
-    async def set_customer_policy(self, customer_id: str, policy: dict[str, Any]) -> bool:
+    async def set_customer_policy(
+        self, customer_id: str, policy: dict[str, Any], *, audit: Sequence[AuditEvent] = ()
+    ) -> bool:
         """Replace a customer's session policy; False (nothing written) if unknown."""
         sql = "UPDATE customers SET policy = ? WHERE id = ?"
         params = (encode(policy), customer_id)
-        return await self._run("set customer policy", sql, params) > 0
+        return await self._run("set customer policy", sql, params, audit=audit) > 0
 
     # -- technicians ---------------------------------------------------------------------
 
-    async def add_technician(self, technician: Technician, token_hash: str) -> None:
+    async def add_technician(
+        self, technician: Technician, token_hash: str, *, audit: Sequence[AuditEvent] = ()
+    ) -> None:
         """Insert with its customer scope; ConflictError on a duplicate id, name or token,
         or a scope naming an unknown customer."""
         values = columns(technician, drop=("customer_ids",), token_hash=token_hash)
@@ -77,6 +83,7 @@ class SQLiteDirectory(SQLiteBase):
                 " VALUES (?, ?, ?)",
                 scope,
             )
+            await self._write_audit(db, audit)
 
     async def _technicians(self, what: str, where: str, params: Sequence[Any]) -> list[Technician]:
         """Technicians matching ``where`` (on alias ``t``) with their scopes, by name."""
@@ -115,13 +122,17 @@ class SQLiteDirectory(SQLiteBase):
 
     # -- enrollment tokens -------------------------------------------------------------------
 
-    async def add_enroll_token(self, token: EnrollToken, token_hash: str) -> None:
+    async def add_enroll_token(
+        self, token: EnrollToken, token_hash: str, *, audit: Sequence[AuditEvent] = ()
+    ) -> None:
         """Insert; ConflictError on a duplicate id or token, or an unknown customer."""
         values = columns(token, token_hash=token_hash)
         sql = insert_sql("enroll_tokens", values)
-        await self._run("add enrollment token", sql, values)
+        await self._run("add enrollment token", sql, values, audit=audit)
 
-    async def consume_enroll_token(self, token_hash: str, now: datetime) -> EnrollToken | None:
+    async def consume_enroll_token(
+        self, token_hash: str, now: datetime, *, audit: Sequence[AuditEvent] = ()
+    ) -> EnrollToken | None:
         """Use one use of a live token, returning it as it was; None (nothing
         written) if unknown or not usable."""
         async with self._transaction("use enrollment token") as db:
@@ -139,12 +150,13 @@ class SQLiteDirectory(SQLiteBase):
             await db.execute(
                 "UPDATE enroll_tokens SET uses_left = uses_left - 1 WHERE id = ?", (token.id,)
             )
+            await self._write_audit(db, audit)
             return token
 
-    async def revoke_enroll_token(self, token_id: str) -> bool:
+    async def revoke_enroll_token(self, token_id: str, *, audit: Sequence[AuditEvent] = ()) -> bool:
         """Mark revoked; False (nothing written) if unknown."""
         sql = "UPDATE enroll_tokens SET revoked = 1 WHERE id = ?"
-        return await self._run("revoke enrollment token", sql, (token_id,)) > 0
+        return await self._run("revoke enrollment token", sql, (token_id,), audit=audit) > 0
 
     async def list_enroll_tokens(self) -> list[EnrollToken]:
         """All tokens, newest first."""
@@ -153,13 +165,17 @@ class SQLiteDirectory(SQLiteBase):
 
     # -- support codes -------------------------------------------------------------------
 
-    async def add_support_code(self, code: SupportCode, code_hash: str) -> None:
+    async def add_support_code(
+        self, code: SupportCode, code_hash: str, *, audit: Sequence[AuditEvent] = ()
+    ) -> None:
         """Insert; ConflictError on a duplicate id or code, or an unknown customer."""
         values = columns(code, code_hash=code_hash)
         sql = insert_sql("support_codes", values)
-        await self._run("add support code", sql, values)
+        await self._run("add support code", sql, values, audit=audit)
 
-    async def consume_support_code(self, code_hash: str, now: datetime) -> SupportCode | None:
+    async def consume_support_code(
+        self, code_hash: str, now: datetime, *, audit: Sequence[AuditEvent] = ()
+    ) -> SupportCode | None:
         """Use a live code, returning it as it was; None (nothing written) if
         unknown, used or expired."""
         async with self._transaction("use support code") as db:
@@ -176,15 +192,16 @@ class SQLiteDirectory(SQLiteBase):
             await db.execute(
                 "UPDATE support_codes SET used_at = ? WHERE id = ?", (encode(now), code.id)
             )
+            await self._write_audit(db, audit)
             return code
 
     # -- agents --------------------------------------------------------------------------
 
-    async def add_agent(self, agent: Agent) -> None:
+    async def add_agent(self, agent: Agent, *, audit: Sequence[AuditEvent] = ()) -> None:
         """Insert; ConflictError if the id exists or the customer is unknown."""
         values = columns(agent)
         sql = insert_sql("agents", values)
-        await self._run(f"add agent {agent.name!r}", sql, values)
+        await self._run(f"add agent {agent.name!r}", sql, values, audit=audit)
 
     async def get_agent(self, agent_id: str) -> Agent | None:
         """By id, revoked or not."""
@@ -196,15 +213,17 @@ class SQLiteDirectory(SQLiteBase):
         rows = await self._fetch("list agents", "SELECT * FROM agents ORDER BY name, id")
         return [decode(Agent, row) for row in rows]
 
-    async def revoke_agent(self, agent_id: str) -> bool:
+    async def revoke_agent(self, agent_id: str, *, audit: Sequence[AuditEvent] = ()) -> bool:
         """Mark revoked; False (nothing written) if unknown."""
         sql = "UPDATE agents SET revoked = 1 WHERE id = ?"
-        return await self._run("revoke agent", sql, (agent_id,)) > 0
+        return await self._run("revoke agent", sql, (agent_id,), audit=audit) > 0
 
-    async def set_agent_policy(self, agent_id: str, policy: dict[str, Any]) -> bool:
+    async def set_agent_policy(
+        self, agent_id: str, policy: dict[str, Any], *, audit: Sequence[AuditEvent] = ()
+    ) -> bool:
         """Replace an agent's policy overrides; False (nothing written) if unknown."""
         sql = "UPDATE agents SET policy = ? WHERE id = ?"
-        return await self._run("set agent policy", sql, (encode(policy), agent_id)) > 0
+        return await self._run("set agent policy", sql, (encode(policy), agent_id), audit=audit) > 0
 
     async def touch_agent(self, agent_id: str, at: datetime) -> None:
         """Record that the agent linked or was seen at ``at``."""

@@ -16,6 +16,7 @@ from typing import Any
 import aiosqlite
 
 from relay.model import (
+    AuditEvent,
     BillableEntry,
     EntryEdit,
     EntryQuery,
@@ -63,11 +64,13 @@ class SQLiteEntries(SQLiteBase):
 
     # -- rate cards ----------------------------------------------------------------------
 
-    async def add_rate_card(self, card: RateCardRecord) -> bool:
+    async def add_rate_card(
+        self, card: RateCardRecord, *, audit: Sequence[AuditEvent] = ()
+    ) -> bool:
         """Store an imported card; False (nothing written) if its digest is stored."""
         values = columns(card)
         sql = insert_sql("rate_cards", values).replace("INSERT", "INSERT OR IGNORE", 1)
-        return await self._run("store rate card", sql, values) > 0
+        return await self._run("store rate card", sql, values, audit=audit) > 0
 
     async def list_rate_cards(self) -> list[RateCardRecord]:
         """Every card ever imported, by effective date, then import time."""
@@ -133,7 +136,9 @@ class SQLiteEntries(SQLiteBase):
         )
         return _entry(rows[0]) if rows else None
 
-    async def close_session_billed(self, close: SessionClose, merge: EntryUpdate | None) -> bool:
+    async def close_session_billed(
+        self, close: SessionClose, merge: EntryUpdate | None, *, audit: Sequence[AuditEvent] = ()
+    ) -> bool:
         """End the session and merge its time into a draft or insert its entry, in
         one transaction; False (nothing written) if the session already ended."""
         async with self._transaction(f"close session {close.session_id}") as db:
@@ -144,10 +149,16 @@ class SQLiteEntries(SQLiteBase):
             elif close.entry is not None:
                 values = columns(close.entry)
                 await db.execute(insert_sql("time_entries", values), values)
+            await self._write_audit(db, audit)
         return True
 
     async def add_entry(
-        self, entry: BillableEntry, history: Sequence[EntryEdit] = (), refuse_overlap: bool = False
+        self,
+        entry: BillableEntry,
+        history: Sequence[EntryEdit] = (),
+        refuse_overlap: bool = False,
+        *,
+        audit: Sequence[AuditEvent] = (),
     ) -> None:
         """Insert one entry with its history (ConflictError naming the other entry if
         ``refuse_overlap`` and the technician's time overlaps it)."""
@@ -170,6 +181,7 @@ class SQLiteEntries(SQLiteBase):
                     )
             await db.execute(insert_sql("time_entries", values), values)
             await insert_edits(db, history)
+            await self._write_audit(db, audit)
 
     async def add_entries(self, entries: Sequence[BillableEntry]) -> None:
         """Insert many entries in one transaction (imports, benchmarks)."""
@@ -179,7 +191,9 @@ class SQLiteEntries(SQLiteBase):
         async with self._transaction(f"add {len(rows)} time entries") as db:
             await db.executemany(insert_sql("time_entries", rows[0]), rows)
 
-    async def update_entry(self, update: EntryUpdate) -> BillableEntry:
+    async def update_entry(
+        self, update: EntryUpdate, *, audit: Sequence[AuditEvent] = ()
+    ) -> BillableEntry:
         """Apply ``update`` or raise (ConflictError, NotFoundError) with nothing written."""
         entry_id = update.entry.id
         async with self._transaction(f"update time entry {entry_id}") as db:
@@ -195,15 +209,22 @@ class SQLiteEntries(SQLiteBase):
                     raise ConflictError(f"time entry {entry_id} is invoiced and locked")
                 raise ConflictError(f"time entry {entry_id} changed meanwhile; try again")
             await insert_edits(db, update.history)
+            await self._write_audit(db, audit)
             rows = list(
                 await db.execute_fetchall("SELECT * FROM time_entries WHERE id = ?", (entry_id,))
             )
         return _entry(rows[0])
 
     async def approve_entries(
-        self, entry_ids: Sequence[str], actor: str, at: datetime
+        self,
+        entry_ids: Sequence[str],
+        actor: str,
+        at: datetime,
+        *,
+        audit: Sequence[AuditEvent] = (),
     ) -> list[str]:
-        """Approve every draft among ``entry_ids``; the ids that changed."""
+        """Approve every draft among ``entry_ids``; the ids that changed. ``audit`` is
+        written only if one did."""
         approved: list[str] = []
         async with self._transaction("approve time entries") as db:
             for entry_id in dict.fromkeys(entry_ids):
@@ -227,6 +248,8 @@ class SQLiteEntries(SQLiteBase):
                 edit = EntryEdit(entry_id, at, actor, "status", "draft", "approved", "approved")
                 await insert_edits(db, [edit])
                 approved.append(entry_id)
+            if approved:
+                await self._write_audit(db, audit)
         return approved
 
     async def list_entry_edits(self, entry_id: str) -> list[EntryEdit]:

@@ -17,6 +17,7 @@ import aiosqlite
 
 from relay.billing.invoice import format_number
 from relay.model import (
+    AuditEvent,
     CreditRequest,
     CustomerBilling,
     EntryEdit,
@@ -38,7 +39,9 @@ class SQLiteInvoices(SQLiteBase):
 
     # -- customers' billing data ---------------------------------------------------------
 
-    async def set_customer_billing(self, billing: CustomerBilling) -> None:
+    async def set_customer_billing(
+        self, billing: CustomerBilling, *, audit: Sequence[AuditEvent] = ()
+    ) -> None:
         """Insert or replace; ConflictError for an unknown customer."""
         values = columns(billing)
         updates = ", ".join(f"{name} = excluded.{name}" for name in values if name != "customer_id")
@@ -46,7 +49,7 @@ class SQLiteInvoices(SQLiteBase):
             insert_sql("customer_billing", values)
             + f" ON CONFLICT (customer_id) DO UPDATE SET {updates}"
         )
-        await self._run("store customer billing data", sql, values)
+        await self._run("store customer billing data", sql, values, audit=audit)
 
     async def get_customer_billing(self, customer_id: str) -> CustomerBilling | None:
         """The customer's billing data, if any was stored."""
@@ -56,11 +59,13 @@ class SQLiteInvoices(SQLiteBase):
 
     # -- prepaid hours ---------------------------------------------------------------------
 
-    async def add_prepaid_block(self, block: PrepaidBlock) -> None:
+    async def add_prepaid_block(
+        self, block: PrepaidBlock, *, audit: Sequence[AuditEvent] = ()
+    ) -> None:
         """Insert; ConflictError on a duplicate id or an unknown customer."""
         values = columns(block)
         sql = insert_sql("prepaid_blocks", values)
-        await self._run("add prepaid hours", sql, values)
+        await self._run("add prepaid hours", sql, values, audit=audit)
 
     async def prepaid_balances(self, customer_id: str) -> list[PrepaidBalance]:
         """The customer's blocks with what was drawn, oldest first."""
@@ -81,7 +86,9 @@ class SQLiteInvoices(SQLiteBase):
         rows = await self._fetch("read the invoice numbers", sql, (year,))
         return int(rows[0][0])
 
-    async def create_invoice(self, draft: InvoiceDraft) -> InvoiceRecord:
+    async def create_invoice(
+        self, draft: InvoiceDraft, *, audit: Sequence[AuditEvent] = ()
+    ) -> InvoiceRecord:
         """Number and write ``draft`` with its lines, entries and draws, or raise
         ConflictError with nothing written."""
         async with self._transaction("create invoice") as db:
@@ -95,11 +102,14 @@ class SQLiteInvoices(SQLiteBase):
                 await db.executemany(sql, rows)
             await _mark_invoiced(db, draft, number)
             await _draw(db, draft)
+            await self._write_audit(db, audit)
         return await self._invoice_by(
             "i.id = ?", (draft.id,), lines=draft.lines, what="read invoice"
         )
 
-    async def credit_invoice(self, request: CreditRequest) -> InvoiceRecord:
+    async def credit_invoice(
+        self, request: CreditRequest, *, audit: Sequence[AuditEvent] = ()
+    ) -> InvoiceRecord:
         """Write the credit note cancelling an invoice and release its entries and
         draws, or raise (NotFoundError, ConflictError) with nothing written."""
         async with self._transaction("credit invoice") as db:
@@ -148,6 +158,7 @@ class SQLiteInvoices(SQLiteBase):
                 (request.id, request.original_id),
             )
             await _release(db, request, original["number"], number)
+            await self._write_audit(db, audit)
         return await self._invoice_by("i.id = ?", (request.id,), what="read credit note")
 
     async def get_invoice(self, ref: str) -> InvoiceRecord | None:

@@ -3,13 +3,13 @@ closing makes, and the audit trail (tables of ``0001_init.sql``)."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
-from relay.model import AuditRecord, Session, SessionBeat, SessionClose, TimeEntry
+from relay.model import AuditEvent, AuditRecord, Session, SessionBeat, SessionClose, TimeEntry
 from relay.store.sqlite.base import SQLiteBase
 from relay.store.sqlite.codec import columns, decode, encode, insert_sql
 
@@ -43,12 +43,12 @@ class SQLiteSessions(SQLiteBase):
 
     # -- sessions ------------------------------------------------------------------------
 
-    async def add_session(self, session: Session) -> None:
+    async def add_session(self, session: Session, *, audit: Sequence[AuditEvent] = ()) -> None:
         """Insert as given; ConflictError on a duplicate id or an unknown agent,
         technician or customer."""
         values = columns(session)
         sql = insert_sql("sessions", values)
-        await self._run(f"add session {session.id}", sql, values)
+        await self._run(f"add session {session.id}", sql, values, audit=audit)
 
     async def get_session(self, session_id: str) -> Session | None:
         """By id."""
@@ -57,7 +57,12 @@ class SQLiteSessions(SQLiteBase):
         return decode(Session, rows[0]) if rows else None
 
     async def set_session_state(
-        self, session_id: str, state: str, started_at: datetime | None = None
+        self,
+        session_id: str,
+        state: str,
+        started_at: datetime | None = None,
+        *,
+        audit: Sequence[AuditEvent] = (),
     ) -> bool:
         """Move an open session to ``state``; ``started_at=None`` keeps the stored value.
         False (nothing written) if the session is unknown or ended."""
@@ -66,6 +71,7 @@ class SQLiteSessions(SQLiteBase):
             "UPDATE sessions SET state = ?, started_at = COALESCE(?, started_at)"
             " WHERE id = ? AND ended_at IS NULL",
             (state, encode(started_at), session_id),
+            audit=audit,
         )
         return changed > 0
 
@@ -93,7 +99,7 @@ class SQLiteSessions(SQLiteBase):
                 params,
             )
 
-    async def close_session(self, close: SessionClose) -> bool:
+    async def close_session(self, close: SessionClose, *, audit: Sequence[AuditEvent] = ()) -> bool:
         """As in :class:`Store`; ``last_seen_at=None`` keeps the stored value. If the
         entry cannot be inserted (e.g. ConflictError on a duplicate id) the session
         stays open: nothing is written."""
@@ -103,6 +109,7 @@ class SQLiteSessions(SQLiteBase):
                 return False
             if entry is not None:
                 await db.execute(insert_sql("time_entries", entry), entry)
+            await self._write_audit(db, audit)
         return True
 
     async def open_sessions(self, relay_node: str | None = None) -> list[Session]:
@@ -139,12 +146,10 @@ class SQLiteSessions(SQLiteBase):
     async def audit(
         self, at: datetime, event: str, actor: str, subject: str = "", **detail: Any
     ) -> None:
-        """Append one record; detail values JSON cannot hold are stored as ``str()``."""
-        await self._run(
-            f"record audit event {event!r}",
-            "INSERT INTO audit (at, event, actor, subject, detail) VALUES (?, ?, ?, ?, ?)",
-            (encode(at), event, actor, subject, json.dumps(detail, sort_keys=True, default=str)),
-        )
+        """Append one record on its own; detail values JSON cannot hold are stored
+        as ``str()``."""
+        async with self._transaction(f"record audit event {event!r}") as db:
+            await self._write_audit(db, [AuditEvent(at, event, actor, subject, detail)])
 
     async def list_audit(self, limit: int = 200) -> list[AuditRecord]:
         """Most recently appended first."""
