@@ -64,6 +64,13 @@ class CoreStore(ABC):
     async def close(self) -> None:
         """Release the connection; idempotent."""
 
+    @property
+    @abstractmethod
+    def write_transactions(self) -> int:
+        """Write transactions committed since :meth:`open` (migrations not counted),
+        whether or not they found anything to change; for status output and
+        benchmarks. A failed, rolled-back write does not count."""
+
     # -- relay metadata --------------------------------------------------------
     @abstractmethod
     async def get_meta(self, key: str) -> str | None:

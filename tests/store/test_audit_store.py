@@ -153,6 +153,13 @@ async def test_every_record_of_a_change_is_written_in_order(store: Store) -> Non
     ]
 
 
+async def test_a_change_and_its_audit_are_one_write_transaction(store: Store) -> None:
+    before = store.write_transactions
+    await store.add_customer(customer(), audit=[event("customer_add"), event("customer_note")])
+    assert store.write_transactions == before + 1
+    assert len(await trail(store)) == 2
+
+
 # -- nothing changed, nothing audited --------------------------------------------------------
 
 

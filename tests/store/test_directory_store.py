@@ -43,6 +43,27 @@ async def test_meta_get_and_set(store: Store) -> None:
     assert await store.get_meta("other") is None
 
 
+async def test_write_transactions_count_committed_writes_only(store: Store) -> None:
+    before = store.write_transactions
+    await store.add_customer(customer())
+    assert store.write_transactions == before + 1
+
+    assert await store.get_customer("cus-1") == customer()
+    assert await store.list_customers() == [customer()]
+    assert await store.list_technicians() == []
+    assert await store.get_meta("relay_id") is None
+    assert store.write_transactions == before + 1  # reads are not writes
+
+    with pytest.raises(ConflictError):
+        await store.add_customer(customer("cus-2", "ACME GMBH"))
+    assert store.write_transactions == before + 1  # rolled back, not committed
+
+    await store.add_technician(technician(), token_hash("t"))  # two tables, one transaction
+    await store.set_meta("relay_id", "relay-1")
+    assert not await store.revoke_agent("agt-404")  # committed, though it changed nothing
+    assert store.write_transactions == before + 4
+
+
 # -- customers ---------------------------------------------------------------------------
 
 

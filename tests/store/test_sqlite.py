@@ -111,6 +111,23 @@ async def test_migrations_apply_once(db_path: Path) -> None:
     assert query(db_path, "SELECT version, applied_at FROM schema_migrations") == first
 
 
+async def test_write_transactions_start_at_zero_after_the_migrations(db_path: Path) -> None:
+    store = SQLiteStore(str(db_path))
+    await store.open()  # a new file: every migration is applied, each in a transaction
+    try:
+        assert store.write_transactions == 0
+        await store.add_customer(customer())
+        await store.list_customers()
+        assert store.write_transactions == 1
+    finally:
+        await store.close()
+    await store.open()
+    try:
+        assert store.write_transactions == 0  # counted per open
+    finally:
+        await store.close()
+
+
 async def test_newer_schema_is_refused(db_path: Path) -> None:
     store = SQLiteStore(str(db_path))
     await store.open()

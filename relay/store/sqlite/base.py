@@ -83,6 +83,13 @@ class SQLiteBase:
         self._path = path
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self._write_transactions = 0
+
+    @property
+    def write_transactions(self) -> int:
+        """Write transactions (``BEGIN IMMEDIATE``) committed since :meth:`open`,
+        whether or not they found anything to change; migrations do not count."""
+        return self._write_transactions
 
     # -- transactions ------------------------------------------------------------------
 
@@ -115,6 +122,8 @@ class SQLiteBase:
                 if isinstance(exc, sqlite3.Error):
                     raise _translate(exc, what) from exc
                 raise
+            if write:
+                self._write_transactions += 1
 
     async def _run(
         self, what: str, sql: str, params: Params = (), *, audit: Sequence[AuditEvent] = ()
@@ -180,6 +189,8 @@ class SQLiteBase:
             self._db = None
             await db.close()
             raise
+        # Counted from here: the migrations just applied are not the relay's writes.
+        self._write_transactions = 0
 
     async def _configure(self) -> None:
         for pragma in ("busy_timeout = 5000", "synchronous = FULL", "foreign_keys = ON"):
