@@ -32,8 +32,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from relay.billing.invoice_build import month_period  # noqa: E402
-from relay.invoicing import plan_invoice  # noqa: E402
 from relay.model import Agent, BillableEntry, Customer, CustomerBilling, PrepaidBlock, Technician  # noqa: E402  # noqa: E402
+from relay.services.invoicing import plan_invoice  # noqa: E402
 from relay.settings import Company  # noqa: E402
 from relay.store.sqlite import SQLiteStore  # noqa: E402
 

@@ -6,9 +6,9 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-from relay.ca import HOST_CA_FILE, create_authorities
-from relay.ids import new_id, new_token, token_hash
+from relay.core.ids import new_id, new_token, token_hash
 from relay.model import Technician
+from relay.services.authorities import HOST_CA_FILE, create_authorities
 from relay.settings import DEFAULT_TOML
 from relay.store import open_store
 from shared.clock import SystemClock

@@ -24,7 +24,7 @@ class Customer:
     id: str
     name: str
     created_at: datetime
-    policy: dict[str, Any] = field(default_factory=dict)  # session policy (see relay.policy)
+    policy: dict[str, Any] = field(default_factory=dict)  # session policy (see relay.core.policy)
 
 
 @dataclass(frozen=True)

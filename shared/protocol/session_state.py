@@ -2,7 +2,11 @@
 
 ``requested → offered → (awaiting_consent) → connecting → active → ended``.
 Every legal move is one row of :data:`TRANSITIONS`; anything else raises
-:class:`LocalProtocolError`. I/O code feeds events in and acts on the result.
+:class:`LocalProtocolError`. Every other rule that depends on the state lives here
+too, as data: which side may dial its tunnel in which state, whose tunnel token's
+lifetime starts again on entering a state, which states are written to the session
+row, which agent answers are taken when, and which state is billed. I/O code feeds
+events in and acts on the result (h11's ``_state.py`` is the model).
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ class Event(StrEnum):
     TUNNEL_TIMEOUT = "tunnel_timeout"
     SHUTDOWN = "shutdown"
     RECOVER = "recover"
+    #: The agent reports that the technician's SSH login succeeded.
+    LOGIN_OK = "login_ok"
 
 
 class EndReason(StrEnum):
@@ -73,6 +79,7 @@ TRANSITIONS: dict[tuple[State, Event], tuple[State, EndReason | None]] = {
     (State.OFFERED, Event.TUNNEL_TIMEOUT): (State.ENDED, EndReason.TUNNEL_TIMEOUT),
     (State.CONNECTING, Event.TUNNEL_TIMEOUT): (State.ENDED, EndReason.TUNNEL_TIMEOUT),
     (State.CONNECTING, Event.PAIRED): (State.ACTIVE, None),
+    (State.ACTIVE, Event.LOGIN_OK): (State.ACTIVE, None),
     (State.ACTIVE, Event.TECHNICIAN_LEFT): (State.ENDED, EndReason.COMPLETED),
     (State.ACTIVE, Event.CLIENT_LEFT): (State.ENDED, EndReason.COMPLETED),
     **{
@@ -81,6 +88,45 @@ TRANSITIONS: dict[tuple[State, Event], tuple[State, EndReason | None]] = {
         for event, reason in _ENDING.items()
     },
 }
+
+
+AGENT, TECHNICIAN = "agent", "technician"
+SIDES = (AGENT, TECHNICIAN)
+
+#: Which tunnel ends may connect in which state. The agent dials once it has the
+#: offer (and, when asked, the client's consent), before it reports "accept"; the
+#: technician learns its token only with the answer, in ``connecting``.
+TUNNEL_SIDES: dict[State, frozenset[str]] = {
+    State.OFFERED: frozenset({AGENT}),
+    State.AWAITING_CONSENT: frozenset({AGENT}),
+    State.CONNECTING: frozenset(SIDES),
+}
+
+#: On entering a state, whose tunnel token's lifetime starts again, and whether it
+#: also gets the consent timeout (a person may take all of it before the agent dials).
+TOKEN_RESTARTS: dict[State, tuple[str, bool]] = {
+    State.AWAITING_CONSENT: (AGENT, True),
+    State.CONNECTING: (TECHNICIAN, False),
+}
+
+#: States written to the session row on entry. The row is inserted as ``requested``
+#: before the offer is sent; ``active`` is written only when the technician's SSH
+#: login succeeds (:data:`Event.LOGIN_OK`), so a refused login bills nothing;
+#: ``awaiting_consent`` may last minutes, so people see it. ``offered`` and
+#: ``connecting`` last a round trip and live only in memory: every write is an
+#: fsync on the relay's disk, and a ``qp exec`` loop pays for each.
+PERSISTED: frozenset[State] = frozenset({State.AWAITING_CONSENT})
+
+#: States in which the agent's answer to an offer (accept or decline) is taken.
+ANSWERABLE: frozenset[State] = frozenset({State.OFFERED, State.AWAITING_CONSENT})
+
+#: The state whose time becomes a time entry, once its login succeeded.
+BILLED = State.ACTIVE
+
+
+def tunnel_allowed(state: State, side: str) -> bool:
+    """Whether ``side`` may connect its tunnel end in ``state``."""
+    return side in TUNNEL_SIDES.get(state, frozenset())
 
 
 def next_state(state: State, event: Event) -> tuple[State, EndReason | None]:

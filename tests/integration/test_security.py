@@ -27,7 +27,7 @@ from console.profile import Profile
 from console.rpc import RelayClient
 from console.ssh_session import known_hosts_for
 from relay.app import Listen, Relay
-from relay.ids import new_id, new_token, token_hash
+from relay.core.ids import new_id, new_token, token_hash
 from relay.model import EnrollToken
 from relay.store.sqlite import SQLiteStore
 from shared.clock import SystemClock

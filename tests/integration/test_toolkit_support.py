@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
-from relay.ids import new_id, token_hash
+from relay.core.ids import new_id, token_hash
+from relay.core.support_codes import new_code, normalise_code
 from relay.model import SupportCode
 from relay.store.sqlite import SQLiteStore
-from relay.support_codes import new_code, normalise_code
 from shared.clock import SystemClock
 from tests.integration.toolkit_helpers import one_line, spawn_qp, wait_until
 from tests.procs import BIN, Proc, World

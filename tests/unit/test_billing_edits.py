@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from relay.model import EntryQuery, Technician
+from relay.services.time_entries import add_manual, edit_entry, may_see
+from relay.services.timekeeping import RateBook
 from relay.settings import Billing
 from relay.store.interface import Store
-from relay.time_entries import add_manual, edit_entry, may_see
-from relay.timekeeping import RateBook
 from shared.errors import ConflictError, UsageError
 from tests.unit.billing_helpers import CARD_TEXT
 from tests.unit.test_billing_timekeeping import MONDAY_10H, import_card

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from relay.billing.invoice import STANDARD, money, totals
 from relay.billing.invoice_build import allocate_prepaid, document, line_for, month_period
-from relay.invoicing import plan_invoice
 from relay.model import (
     BillableEntry,
     CreditRequest,
@@ -23,6 +22,7 @@ from relay.model import (
     PrepaidBalance,
     PrepaidBlock,
 )
+from relay.services.invoicing import plan_invoice
 from relay.settings import Company
 from relay.store.interface import Store
 from shared.errors import ConfigError, UsageError

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from relay.billing.ratecard_export import card_digest
 from relay.model import BillableEntry, EntryQuery, HelpRequest, RateCardRecord
-from relay.sessions import SessionManager
+from relay.services.sessions import SessionManager
 from relay.settings import Settings
 from relay.store.interface import Store
 from shared.clock import FakeClock
@@ -49,7 +49,7 @@ async def work(
     await m.ready("agt-1", live.row.id)
     left = seconds
     while left > 0:
-        m._count(live, "to_agent", b"x")
+        m.count(live, "to_agent", b"x")
         step = min(60, left)
         clock.advance(step)
         left -= step
@@ -166,7 +166,7 @@ async def test_recovered_sessions_are_priced_by_the_card(store: Store) -> None:
         await m.advance(live, event)
     await m.ready("agt-1", live.row.id)
     for _ in range(16):
-        m._count(live, "to_agent", b"x")
+        m.count(live, "to_agent", b"x")
         clock.advance(60)
     await m.heartbeat_once()
     clock.advance(3600)  # the relay died; a new one starts

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from relay.diag import Diagnostics
+from relay.services.diagnostics import Diagnostics
 from shared.clock import FakeClock
 from shared.protocol.messages import Message
 
@@ -31,11 +31,12 @@ class FakeRelay:
     links: Links = field(default_factory=Links)
     clock: FakeClock = field(default_factory=FakeClock)
     settings: Settings = field(default_factory=Settings)
+    store: Any = None  # the spacing rule decides before anything is stored
 
 
 async def test_a_burst_of_sessions_gets_one_before_and_after() -> None:
     relay: Any = FakeRelay()
-    diag = Diagnostics(relay)
+    diag = Diagnostics(relay.store, relay.links, relay.clock, relay.settings)
     for n in range(3):  # three quick `qp exec` in a row
         await diag.session_phase("agt-1", f"ses-{n}", "before")
         relay.clock.advance(2)
@@ -50,7 +51,7 @@ async def test_a_burst_of_sessions_gets_one_before_and_after() -> None:
 
 async def test_a_long_session_always_gets_its_after() -> None:
     relay: Any = FakeRelay()
-    diag = Diagnostics(relay)
+    diag = Diagnostics(relay.store, relay.links, relay.clock, relay.settings)
     await diag.session_phase("agt-1", "ses-a", "before")
     relay.clock.advance(5)
     await diag.session_phase("agt-2", "ses-b", "before")  # other agents are independent

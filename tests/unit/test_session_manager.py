@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from relay.sessions import SessionManager
+from relay.services.sessions import SessionManager
 from relay.settings import Settings
 from relay.store.interface import Store
 from shared.clock import FakeClock
@@ -161,7 +161,7 @@ async def test_the_minutes_with_traffic_are_kept_for_billing(store: Store) -> No
     live = m.live[sid]
     for step in (1, 60, 240, 29):  # at 1 s, 61 s, 301 s and 330 s after pairing
         clock.advance(step)
-        m._count(live, "to_agent", b"x")
+        m.count(live, "to_agent", b"x")
     await m.end(live, Event.TECHNICIAN_LEFT)
     row = await store.get_session(sid)
     assert row is not None

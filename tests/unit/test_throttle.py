@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from relay.throttle import AuthThrottle
+from relay.core.throttle import AuthThrottle
 from shared.clock import FakeClock
 
 

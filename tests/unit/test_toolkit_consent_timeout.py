@@ -14,7 +14,8 @@ from collections.abc import Callable
 import pytest
 
 from agent.consent import APPROVED, DENIED, TIMEOUT, ConsentBroker, ConsentRequest
-from relay.sessions import LiveSession, SessionManager
+from relay.services.live_session import LiveSession
+from relay.services.sessions import SessionManager
 from relay.settings import Limits, Settings
 from relay.store.interface import Store
 from shared.clock import FakeClock
@@ -130,7 +131,7 @@ async def offered(m: SessionManager) -> tuple[LiveSession, dict[str, str], list[
     live, tokens = await m.create("agt-1", "tec-1", "cus-1", "exec")
     states: list[str] = []
 
-    async def on_state(state: str) -> None:
+    async def on_state(session_id: str, state: str) -> None:
         states.append(state)
 
     live.on_state = on_state

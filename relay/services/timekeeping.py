@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import fields, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -34,7 +34,9 @@ from relay.billing.merge import merge_for_card
 from relay.billing.ratecard import RateCard, select_card
 from relay.billing.ratecard_parse import parse_rate_card
 from relay.billing.resolve import session_settings
+from relay.core.help_requests import parse_number
 from relay.model import (
+    AuditEvent,
     BillableEntry,
     EntryEdit,
     EntryUpdate,
@@ -207,10 +209,11 @@ class Timekeeper:
         self.is_urgent: UrgencyCheck = self._help_request_urgent
         self._lock = asyncio.Lock()  # one merge decision at a time on this node
 
-    async def close_session(self, close: SessionClose) -> bool:
-        """Write ``close``; True if this call ended the session (False: it was over)."""
+    async def close_session(self, close: SessionClose, audit: Sequence[AuditEvent] = ()) -> bool:
+        """Write ``close`` with ``audit`` in one transaction; True if this call ended
+        the session (False: it was over, and nothing is written)."""
         if close.entry is None:
-            return await self.store.close_session(close)
+            return await self.store.close_session(close, audit=audit)
         async with self._lock:
             try:
                 priced = await self._priced(close, close.entry)
@@ -218,11 +221,13 @@ class Timekeeper:
                 log.exception("session %s: billed at the default rate", close.session_id)
                 priced = None
             if priced is None:
-                return await self.store.close_session(close)  # the [billing] default rate
+                # the [billing] default rate
+                return await self.store.close_session(close, audit=audit)
             new, merge = priced
             if new is None:  # a failed connect: nothing to bill
-                return await self.store.close_session(replace(close, entry=None))
-            return await self.store.close_session_billed(replace(close, entry=new), merge)
+                return await self.store.close_session(replace(close, entry=None), audit=audit)
+            billed = replace(close, entry=new)
+            return await self.store.close_session_billed(billed, merge, audit=audit)
 
     async def _priced(
         self, close: SessionClose, draft: TimeEntry
@@ -276,8 +281,6 @@ class Timekeeper:
     async def _help_request_urgent(self, customer_id: str, request: str | None) -> bool:
         if not request:
             return False
-        from relay.help_requests import parse_number
-
         try:
             number = parse_number(request)
         except UsageError:

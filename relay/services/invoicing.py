@@ -37,8 +37,9 @@ from relay.billing.invoice_build import (
     supplier_json,
 )
 from relay.billing.ubl import Profile, check_parties, to_ubl
-from relay.ids import new_id
+from relay.core.ids import new_id
 from relay.model import (
+    AuditEvent,
     CreditRequest,
     Customer,
     CustomerBilling,
@@ -218,7 +219,7 @@ async def plan_invoice(
 async def credit_invoice(
     store: Store, ref: str, reason: str, actor: str, now: datetime, zone: ZoneInfo
 ) -> tuple[InvoiceRecord, InvoiceRecord]:
-    """The credit note cancelling invoice ``ref``, and that invoice."""
+    """The credit note cancelling invoice ``ref``, and that invoice (audited with it)."""
     original = await store.get_invoice(ref)
     if original is None:
         raise NotFoundError(f"no invoice {ref!r}; see qp invoice list")
@@ -226,7 +227,9 @@ async def credit_invoice(
     if issue < original.issue_date:
         raise UsageError(f"a credit note cannot predate invoice {original.number}")
     request = CreditRequest(new_id("inv"), original.id, issue, now, actor, reason.strip())
-    return await store.credit_invoice(request), original
+    detail = {"credits": original.number}
+    audit = AuditEvent(now, "invoice_credit", actor, request.id, detail)
+    return await store.credit_invoice(request, audit=(audit,)), original
 
 
 async def render(store: Store, ref: str, fmt: str, profile: Profile) -> tuple[InvoiceRecord, bytes]:

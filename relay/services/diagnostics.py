@@ -1,5 +1,4 @@
-"""Diagnostics on the relay: ask agents for snapshots, keep a bounded history,
-take help requests from clients.
+"""Diagnostics on the relay: ask agents for snapshots and keep a bounded history.
 
 Snapshots arrive on the agent link as JSON and are parsed by the shared schema,
 which caps and sanitises everything an agent says.
@@ -11,19 +10,18 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from relay.help_requests import clean_text, label
-from relay.model import Agent, HelpRequest, SnapshotRecord
-from shared.clock import iso
-from shared.diagnostics import from_json
-from shared.errors import RemoteProtocolError, UnavailableError
+from relay.model import SnapshotRecord
+from relay.services.ports import AgentChannel
+from relay.settings import Settings
+from relay.store.interface import Store
+from shared.clock import Clock
+from shared.diagnostics import from_json, to_json
+from shared.errors import NotFoundError, RemoteProtocolError, UnavailableError
 from shared.protocol.messages import Message
 
-if TYPE_CHECKING:
-    from relay.app import Relay
-
-log = logging.getLogger("qp.relay.diag")
+log = logging.getLogger("qp.relay.diagnostics")
 
 SEVERITY_ORDER = ("critical", "warning", "info")
 
@@ -34,14 +32,21 @@ def worst_severity(snapshot: dict[str, Any]) -> str | None:
 
 
 class Diagnostics:
-    def __init__(self, relay: Relay) -> None:
-        self.relay = relay
+    """Snapshots: asked for, received, kept (bounded per agent), listed."""
+
+    def __init__(
+        self, store: Store, channel: AgentChannel, clock: Clock, settings: Settings
+    ) -> None:
+        self.store = store
+        self.channel = channel
+        self.clock = clock
+        self.settings = settings
         self._pending: dict[str, tuple[str, asyncio.Future[int]]] = {}
         self._last_phase: dict[str, float] = {}
         self._with_before: set[str] = set()
-        self._interval = relay.settings.session_snapshot_interval
+        self._interval = settings.session_snapshot_interval
 
-    async def store(
+    async def keep(
         self,
         agent_id: str,
         raw: dict[str, Any],
@@ -51,10 +56,8 @@ class Diagnostics:
     ) -> int:
         """Validate and keep one snapshot; returns its id."""
         snapshot = from_json(raw)  # RemoteProtocolError: malformed, oversize, wrong version
-        from shared.diagnostics import to_json
-
         clean = to_json(snapshot)
-        now = self.relay.clock.now()
+        now = self.clock.now()
         record = SnapshotRecord(
             0,
             agent_id,
@@ -66,19 +69,19 @@ class Diagnostics:
             worst_severity(clean),
             clean,
         )
-        return await self.relay.store.add_snapshot(record, self.relay.settings.snapshots_per_agent)
+        return await self.store.add_snapshot(record, self.settings.snapshots_per_agent)
 
     async def refresh(self, agent_id: str, session_id: str | None = None, phase: str = "") -> int:
         """Ask the agent for a fresh snapshot and wait for it; returns its id."""
         ref = secrets.token_hex(8)
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._pending[ref] = (agent_id, future)
-        body: dict[str, Any] = {"ref": ref, "relay_time": self.relay.clock.now().isoformat()}
+        body: dict[str, Any] = {"ref": ref, "relay_time": self.clock.now().isoformat()}
         if session_id:
             body.update(session_id=session_id, phase=phase)
         try:
-            await self.relay.links.send(agent_id, Message("diag_request", body))
-            return await asyncio.wait_for(future, self.relay.settings.diag_timeout)
+            await self.channel.send(agent_id, Message("diag_request", body))
+            return await asyncio.wait_for(future, self.settings.diag_timeout)
         except TimeoutError:
             raise UnavailableError("the agent sent no diagnostics in time") from None
         finally:
@@ -93,11 +96,11 @@ class Diagnostics:
         if pending is not None and pending[0] != agent_id:
             pending = None  # an agent cannot answer another agent's request
         if session_id is not None:
-            row = await self.relay.store.get_session(session_id)
+            row = await self.store.get_session(session_id)
             if row is None or row.agent_id != agent_id:
                 session_id = None
         try:
-            snapshot_id = await self.store(agent_id, body["snapshot"], kind, session_id)
+            snapshot_id = await self.keep(agent_id, body["snapshot"], kind, session_id)
         except RemoteProtocolError as exc:
             if pending is not None and not pending[1].done():
                 pending[1].set_exception(exc)
@@ -112,9 +115,9 @@ class Diagnostics:
         keep the client's machine busy with diagnostics: within
         ``session_snapshot_interval`` of the agent's last one, a session's
         "before" is skipped, and so is its "after" unless it had a "before"."""
-        if not self.relay.links.online(agent_id):
+        if not self.channel.online(agent_id):
             return
-        now = self.relay.clock.monotonic()
+        now = self.clock.monotonic()
         recent = now - self._last_phase.get(agent_id, -1e9) < self._interval
         had_before = session_id in self._with_before
         self._with_before.discard(session_id)
@@ -124,7 +127,7 @@ class Diagnostics:
         if phase == "before":
             self._with_before.add(session_id)
         with contextlib.suppress(Exception):
-            await self.relay.links.send(
+            await self.channel.send(
                 agent_id,
                 Message(
                     "diag_request",
@@ -132,53 +135,37 @@ class Diagnostics:
                         "ref": secrets.token_hex(8),
                         "session_id": session_id,
                         "phase": phase,
-                        "relay_time": self.relay.clock.now().isoformat(),
+                        "relay_time": self.clock.now().isoformat(),
                     },
                 ),
             )
 
-    # -- help requests from clients ---------------------------------------------------
-    async def help_request(self, agent: Agent, body: dict[str, Any]) -> dict[str, Any]:
-        text = clean_text(body["text"])
-        if not text:
-            return {"error": 'say what is wrong, e.g. qp-agent help "printer offline"'}
-        snapshot_id = None
-        if isinstance(body.get("snapshot"), dict):
-            try:
-                snapshot_id = await self.store(agent.id, body["snapshot"], "help")
-            except RemoteProtocolError as exc:
-                log.warning("help request from %s: snapshot refused: %s", agent.id, exc)
-        now = self.relay.clock.now()
-        number = await self.relay.store.add_help_request(
-            HelpRequest(
-                0,
-                agent.id,
-                agent.customer_id,
-                text,
-                bool(body["urgent"]),
-                "open",
-                now,
-                now,
-                snapshot_id=snapshot_id,
-            )
-        )
-        await self.relay.store.audit(
-            now, "help_request", agent.id, label(number), urgent=bool(body["urgent"])
-        )
-        log.info("%s from %s%s", label(number), agent.name, " (urgent)" if body["urgent"] else "")
-        return {"number": number, "label": label(number), "state": "open"}
+    # -- reading the history ---------------------------------------------------------
+    async def of_agent(self, agent_id: str, snapshot_id: int | None) -> SnapshotRecord:
+        """Snapshot ``snapshot_id`` of the agent, or its latest."""
+        if snapshot_id is None:
+            found = await self.store.list_snapshots(agent_id, limit=1)
+            if not found:
+                raise NotFoundError("no diagnostics yet for this agent; use --refresh")
+            return found[0]
+        snap = await self.store.get_snapshot(snapshot_id)
+        if snap is None or snap.agent_id != agent_id:
+            raise NotFoundError(f"no snapshot {snapshot_id} for this agent")
+        return snap
 
-    async def help_status(self, agent: Agent) -> list[dict[str, Any]]:
-        return [
-            {
-                "number": r.id,
-                "label": label(r.id),
-                "text": r.text,
-                "urgent": r.urgent,
-                "state": r.state,
-                "created_at": iso(r.created_at),
-                "updated_at": iso(r.updated_at),
-                "resolution": r.resolution,
-            }
-            for r in await self.relay.store.list_help_requests(agent_id=agent.id)
-        ]
+    async def history(self, agent_id: str, limit: int) -> list[SnapshotRecord]:
+        """The agent's snapshots, newest first."""
+        return await self.store.list_snapshots(agent_id, limit=limit)
+
+    async def pair(
+        self, agent_id: str, a: int | None, b: int | None
+    ) -> tuple[SnapshotRecord, SnapshotRecord]:
+        """Two snapshots to compare: ``a`` and ``b``, by default the last two."""
+        if a is None:
+            latest = await self.store.list_snapshots(agent_id, limit=2)
+            if len(latest) < 2:
+                raise NotFoundError(
+                    "fewer than two snapshots of this agent; take one with --refresh"
+                )
+            return latest[1], latest[0]
+        return await self.of_agent(agent_id, a), await self.of_agent(agent_id, b)

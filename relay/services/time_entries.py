@@ -14,21 +14,30 @@ Rules (the store makes each change atomic and refuses invoiced entries itself):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from relay.authz import sees_all_customers
 from relay.billing.compute import compute_entry
 from relay.billing.facts import EntryContext, SessionFacts
 from relay.billing.ratecard import COMPLEXITIES, SERVICE_TYPES
 from relay.billing.rounding import RoundingRule, amount, billable_minutes
-from relay.ids import new_id
-from relay.model import BillableEntry, EntryEdit, EntryUpdate, Technician
-from relay.settings import Billing
+from relay.core.authorization import sees_all_customers
+from relay.core.ids import new_id
+from relay.model import (
+    AuditEvent,
+    BillableEntry,
+    EntryEdit,
+    EntryQuery,
+    EntryUpdate,
+    Technician,
+)
+from relay.services.timekeeping import RateBook, billable_from, change_log, entry_facts
+from relay.settings import Billing, Settings
 from relay.store.interface import Store
-from relay.timekeeping import RateBook, billable_from, change_log, entry_facts
-from shared.clock import iso
+from shared.clock import Clock, iso
 from shared.errors import ConfigError, NotFoundError, UsageError
 
 EDITABLE = ("service_type", "complexity", "urgent", "ticket", "notes")
@@ -81,8 +90,10 @@ async def edit_entry(
     reason: str,
     actor: str,
     now: datetime,
+    audit: Sequence[AuditEvent] = (),
 ) -> BillableEntry:
-    """Apply ``changes`` (see :data:`EDITABLE`) with ``reason``; recomputes the figures."""
+    """Apply ``changes`` (see :data:`EDITABLE`) with ``reason``; recomputes the figures.
+    ``audit`` is written in the same transaction as the change."""
     if not reason.strip():
         raise UsageError("give the reason for the change (--reason)")
     if entry.status == "invoiced":
@@ -94,7 +105,7 @@ async def edit_entry(
     history = change_log(entry, new, actor, now, reason.strip())
     if not history:
         raise UsageError(f"time entry {entry.id} already has these values; nothing changed")
-    return await store.update_entry(EntryUpdate(new, entry.revision, history))
+    return await store.update_entry(EntryUpdate(new, entry.revision, history), audit=audit)
 
 
 async def _recomputed(
@@ -177,7 +188,8 @@ async def add_manual(
             computation, entry_id, now, notes=work.get("notes") or "", source="manual"
         )
     created = EntryEdit(entry_id, now, actor, "created", None, "manual", "manual work")
-    await store.add_entry(entry, (created,), refuse_overlap=True)
+    audit = AuditEvent(now, "time_add", actor, entry_id, {"customer": customer_id})
+    await store.add_entry(entry, (created,), refuse_overlap=True, audit=(audit,))
     return entry
 
 
@@ -233,3 +245,65 @@ def default_explanation(entry: BillableEntry) -> str:
             f"Amount: {entry.billable_minutes} min x {entry.hourly_rate}/h = {entry.amount}",
         ]
     )
+
+
+class TimeEntries:
+    """Time entries as the office and technicians work with them."""
+
+    def __init__(self, store: Store, clock: Clock, settings: Settings, book: RateBook) -> None:
+        self.store = store
+        self.clock = clock
+        self.settings = settings
+        self.book = book
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The company's time zone: days and local times are read in it."""
+        return ZoneInfo(self.settings.company.timezone)
+
+    async def search(self, query: EntryQuery) -> tuple[list[BillableEntry], dict[str, str]]:
+        """Entries matching ``query`` and the numbers of the invoices they are on."""
+        found = await self.store.query_entries(query)
+        return found, await self.invoice_numbers(found)
+
+    async def invoice_numbers(self, entries: list[BillableEntry]) -> dict[str, str]:
+        """invoice id → number, for the invoices ``entries`` are on."""
+        if not any(e.invoice_id for e in entries):
+            return {}
+        return {i.id: i.number for i in await self.store.list_invoices()}
+
+    async def visible(self, tech: Technician, entry_id: str) -> BillableEntry:
+        return await visible_entry(self.store, tech, entry_id)
+
+    async def history(self, entry: BillableEntry) -> list[EntryEdit]:
+        return await self.store.list_entry_edits(entry.id)
+
+    async def edit(
+        self, tech: Technician, entry: BillableEntry, changes: dict[str, Any], reason: str
+    ) -> BillableEntry:
+        """Change an entry with a reason; audited in the same transaction."""
+        now = self.clock.now()
+        detail = {"fields": sorted(changes), "reason": reason}
+        audit = AuditEvent(now, "time_edit", tech.id, entry.id, detail)
+        return await edit_entry(
+            self.store, self.book, entry, changes, reason, tech.id, now, audit=(audit,)
+        )
+
+    async def add(
+        self,
+        actor: Technician,
+        worker: Technician,
+        customer_id: str,
+        work: dict[str, Any],
+        now: datetime,
+    ) -> BillableEntry:
+        """Record manual work (see :func:`add_manual`); audited with it."""
+        return await add_manual(
+            self.store, self.book, self.settings.billing, worker, customer_id, work, actor.id, now
+        )
+
+    async def approve(self, tech: Technician, ids: list[str]) -> list[str]:
+        """Approve drafts (all or none); returns the ids that changed."""
+        now = self.clock.now()
+        audit = tuple(AuditEvent(now, "time_approve", tech.id, i) for i in dict.fromkeys(ids))
+        return await self.store.approve_entries(ids, tech.id, now, audit=audit)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from relay.model import Agent, Technician
-from relay.store.interface import Store
 from shared.errors import AuthError, NotFoundError
 
 ROLES = ("technician", "billing", "admin")
@@ -16,6 +15,7 @@ def require_role(tech: Technician, *roles: str) -> None:
 
 
 def sees_all_customers(tech: Technician) -> bool:
+    """Admins and the office see every customer; technicians only their own."""
     return tech.role in ("admin", "billing")
 
 
@@ -24,14 +24,15 @@ def may_serve(tech: Technician, customer_id: str) -> bool:
     return sees_all_customers(tech) or customer_id in tech.customer_ids
 
 
-async def visible_agents(store: Store, tech: Technician) -> list[Agent]:
-    return [a for a in await store.list_agents() if may_serve(tech, a.customer_id)]
+def visible_agents(agents: list[Agent], tech: Technician) -> list[Agent]:
+    """The agents among ``agents`` whose customer ``tech`` may serve."""
+    return [a for a in agents if may_serve(tech, a.customer_id)]
 
 
-async def resolve_agent(store: Store, tech: Technician, ref: str) -> Agent:
+def resolve_agent(agents: list[Agent], tech: Technician, ref: str) -> Agent:
     """An agent by id, or by name when that name is unique among what ``tech`` may
     see. Revoked, unknown and forbidden agents give the very same error."""
-    candidates = [a for a in await visible_agents(store, tech) if not a.revoked]
+    candidates = [a for a in visible_agents(agents, tech) if not a.revoked]
     by_id = [a for a in candidates if a.id == ref]
     if by_id:
         return by_id[0]

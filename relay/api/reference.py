@@ -1,0 +1,171 @@
+"""The reference of every console method: who may call it, what it takes, what it
+returns. ``tests/unit/test_api_reference.py`` keeps it in step with the method
+tables, so this is the page to read (and to give a web console's author)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from relay.api.context import ADMIN, ALL, OFFICE, STAFF
+
+
+@dataclass(frozen=True)
+class Entry:
+    roles: tuple[str, ...]
+    params: dict[str, str]  # name -> what it is ("?" marks optional)
+    result: str
+
+
+REFERENCE: dict[str, Entry] = {
+    # -- directory
+    "whoami": Entry(ALL, {}, "id, name, role, level, relay_id, host_ca"),
+    "relay.status": Entry(ADMIN, {}, "relay_id, live_sessions, store_write_transactions"),
+    "customer.add": Entry(ADMIN, {"name": "customer name"}, "id, name, created_at"),
+    "customer.list": Entry(ALL, {}, "[id, name, created_at] of customers the caller serves"),
+    "technician.add": Entry(
+        ADMIN,
+        {
+            "name": "name",
+            "level": "?1..3",
+            "role": "?technician|billing|admin",
+            "customers": "?[customer names]",
+        },
+        "id, name, role, level, token (shown once)",
+    ),  # fmt: skip
+    "technician.list": Entry(ADMIN, {}, "[id, name, role, level, customers]"),
+    "enroll_token.create": Entry(
+        STAFF,
+        {"customer": "customer name", "ttl": "?seconds", "uses": "?count"},
+        "id, token, customer, expires_at, uses, command",
+    ),
+    "enroll_token.revoke": Entry(STAFF, {"id": "token id"}, "id, revoked"),
+    "enroll_token.list": Entry(ALL, {}, "[id, customer, expires_at, uses_left, usable, revoked]"),
+    "agent.list": Entry(
+        ALL,
+        {},
+        "[id, name, customer, online, revoked, enrolled_at, last_seen_at, worst_finding, support]",
+    ),
+    "agent.revoke": Entry(ADMIN, {"agent": "id or name"}, "id, name, revoked"),
+    # -- sessions and policy
+    "session.open": Entry(
+        STAFF,
+        {
+            "agent": "id or name",
+            "kind": "exec|shell|files|forward|proxy",
+            "public_key": "OpenSSH public key",
+            "request": "?REQ-n",
+        },
+        "session_id, agent_id, agent_name, tunnel_url, tunnel_token, certificate, host_ca; "
+        "events {session_id, state} while the client is asked",
+    ),  # fmt: skip
+    "session.list": Entry(ALL, {"limit": "?count"}, "[sessions, newest first]"),
+    "session.end": Entry(STAFF, {"session": "session id"}, "id, ended"),
+    "session.recording": Entry(
+        ALL, {"session": "session id", "offset": "?bytes"}, "data (base64), offset, total"
+    ),
+    "policy.set": Entry(
+        ADMIN,
+        {"policy": "{setting: value|null}", "agent": "?id or name", "customer": "?name"},
+        "subject, policy (effective)",
+    ),
+    "policy.show": Entry(
+        ALL, {"agent": "?id or name", "customer": "?name"}, "subject, policy (effective)"
+    ),
+    "support_code.create": Entry(
+        STAFF,
+        {"customer": "name", "ttl": "?seconds", "request": "?REQ-n"},
+        "id, code, customer, request, expires_at, command",
+    ),
+    # -- diagnostics and help requests
+    "diag.get": Entry(
+        ALL, {"agent": "id or name", "refresh": "?bool", "id": "?snapshot id"}, "snapshot"
+    ),
+    "diag.list": Entry(ALL, {"agent": "id or name", "limit": "?count"}, "[snapshot metadata]"),
+    "diag.pair": Entry(ALL, {"agent": "id or name", "a": "?id", "b": "?id"}, "a, b snapshots"),
+    "request.queue": Entry(ALL, {"open_only": "?bool"}, "[requests, urgent then oldest]"),
+    "request.show": Entry(ALL, {"request": "REQ-n"}, "request, snapshots, sessions"),
+    "request.take": Entry(STAFF, {"request": "REQ-n"}, "label, state, assigned_to"),
+    "request.close": Entry(
+        STAFF, {"request": "REQ-n", "resolution": "text"}, "label, state, resolution"
+    ),
+    # -- time entries
+    "time.search": Entry(
+        ALL,
+        {
+            "customer": "?name",
+            "technician": "?name",
+            "status": "?draft|approved|invoiced",
+            "from": "?YYYY-MM-DD",
+            "to": "?YYYY-MM-DD",
+            "offset": "?n",
+        },
+        "page {items: [entries], next}",
+    ),  # fmt: skip
+    "time.show": Entry(ALL, {"id": "entry id"}, "entry, explanation, history"),
+    "time.edit": Entry(
+        ALL,
+        {
+            "id": "entry id",
+            "reason": "text",
+            "service": "?",
+            "complexity": "?",
+            "urgent": "?bool",
+            "request": "?",
+            "notes": "?",
+        },
+        "entry",
+    ),  # fmt: skip
+    "time.add": Entry(
+        ALL,
+        {
+            "customer": "name",
+            "service": "service type",
+            "start": "?time",
+            "end": "?time",
+            "minutes": "?n",
+            "technician": "?name",
+            "complexity": "?",
+            "urgent": "?bool",
+            "request": "?",
+            "notes": "?",
+        },
+        "entry",
+    ),  # fmt: skip
+    "time.approve": Entry(OFFICE, {"ids": "[entry ids]"}, "approved, unchanged"),
+    # -- the office
+    "rates.import": Entry(
+        OFFICE,
+        {"text": "TOML", "source": "?file name"},
+        "digest, name, effective_from, added, in_force_now",
+    ),
+    "rates.show": Entry(OFFICE, {}, "cards, in_force"),
+    "rates.export": Entry(OFFICE, {"digest": "?digest"}, "digest, source, toml"),
+    "customer.billing": Entry(
+        OFFICE, {"customer": "name", "...": "?fields to change"}, "customer billing data"
+    ),
+    "prepaid.add": Entry(
+        OFFICE,
+        {"customer": "name", "hours": "number", "expires": "?YYYY-MM-DD", "note": "?"},
+        "customer, blocks",
+    ),
+    "prepaid.list": Entry(OFFICE, {"customer": "name"}, "customer, blocks"),
+    "invoice.create": Entry(
+        OFFICE,
+        {"customer": "name", "period": "YYYY-MM", "reference": "?", "dry_run": "?bool"},
+        "invoice summary, shown_lines",
+    ),
+    "invoice.list": Entry(
+        OFFICE, {"customer": "?name", "offset": "?n"}, "page {items: [invoices], next}"
+    ),
+    "invoice.credit": Entry(OFFICE, {"id": "invoice id or number", "reason": "?"}, "credit note"),
+    "invoice.export": Entry(
+        OFFICE,
+        {
+            "id": "invoice id or number",
+            "format": "?ubl|csv|json|html",
+            "profile": "?nlcius|peppol",
+            "offset": "?bytes",
+        },
+        "number, format, size, data (base64), next",
+    ),  # fmt: skip
+}

@@ -1,0 +1,90 @@
+"""All services of one relay node, wired once: what console handlers and the
+transport reach through a small context instead of the whole relay."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from relay.services.audit import Auditor
+from relay.services.authorities import Authorities
+from relay.services.diagnostics import Diagnostics
+from relay.services.directory import Directory
+from relay.services.enrollment import Enrollment
+from relay.services.help_requests import HelpRequests
+from relay.services.office import Office
+from relay.services.ports import AgentChannel, Tap
+from relay.services.recordings import Recordings
+from relay.services.sessions import SessionManager
+from relay.services.time_entries import TimeEntries
+from relay.settings import Settings
+from relay.store.interface import Store
+from shared.clock import Clock
+
+
+@dataclass
+class Services:
+    relay_id: str
+    clock: Clock
+    settings: Settings
+    authorities: Authorities
+    sessions: SessionManager
+    directory: Directory
+    diagnostics: Diagnostics
+    requests: HelpRequests
+    enrollment: Enrollment
+    entries: TimeEntries
+    office: Office
+    recordings: Recordings
+    auditor: Auditor
+
+    @property
+    def public_url(self) -> str:
+        """What agents and technicians dial (known once the node listens)."""
+        return self.sessions.public_url
+
+    def store_writes(self) -> int:
+        """Committed write transactions of the store since it was opened."""
+        return self.sessions.store.write_transactions
+
+
+def build_services(
+    *,
+    store: Store,
+    clock: Clock,
+    settings: Settings,
+    authorities: Authorities,
+    relay_id: str,
+    channel: AgentChannel,
+    data_dir: Path,
+    tap: Tap | None = None,
+) -> Services:
+    """Wire every service of a node around one store and one agent channel."""
+    diagnostics = Diagnostics(store, channel, clock, settings)
+    sessions = SessionManager(
+        store,
+        clock,
+        settings,
+        relay_id,
+        channel=channel,
+        authorities=authorities,
+        on_phase=diagnostics.session_phase,
+        tap=tap,
+        public_url=settings.public_url.rstrip("/"),
+    )
+    book = sessions.timekeeper.book
+    return Services(
+        relay_id=relay_id,
+        clock=clock,
+        settings=settings,
+        authorities=authorities,
+        sessions=sessions,
+        directory=Directory(store, clock, channel, sessions),
+        diagnostics=diagnostics,
+        requests=HelpRequests(store, diagnostics, clock),
+        enrollment=Enrollment(store, clock, settings, authorities, relay_id),
+        entries=TimeEntries(store, clock, settings, book),
+        office=Office(store, clock, settings, book),
+        recordings=Recordings(data_dir),
+        auditor=Auditor(store, clock),
+    )

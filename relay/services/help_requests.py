@@ -1,0 +1,179 @@
+"""Help requests: clients ask (with a fresh snapshot), technicians take, work and
+close them. The lifecycle's rules are :mod:`relay.core.help_requests`; every move is
+written together with its audit record."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from relay.core import help_requests as hr
+from relay.core.authorization import may_serve
+from relay.model import Agent, AuditEvent, HelpRequest, SnapshotRecord, Technician
+from relay.services.diagnostics import Diagnostics
+from relay.services.names import Names
+from relay.store.interface import Store
+from shared.clock import Clock, iso
+from shared.errors import ConflictError, NotFoundError, RemoteProtocolError
+
+log = logging.getLogger("qp.relay.requests")
+
+
+def snapshot_meta(s: SnapshotRecord) -> dict[str, Any]:
+    """A snapshot as lists show it (without its data)."""
+    return {
+        "id": s.id,
+        "agent": s.agent_id,
+        "taken_at": iso(s.taken_at),
+        "kind": s.kind,
+        "session_id": s.session_id,
+        "request": hr.label(s.request_id) if s.request_id else None,
+        "worst": s.worst,
+    }
+
+
+class HelpRequests:
+    """The help-request queue of the relay."""
+
+    def __init__(self, store: Store, diagnostics: Diagnostics, clock: Clock) -> None:
+        self.store = store
+        self.diagnostics = diagnostics
+        self.clock = clock
+
+    # -- from clients ------------------------------------------------------------------
+    async def ask(self, agent: Agent, text: str, urgent: bool, snapshot: Any) -> dict[str, Any]:
+        """A client's request, with the snapshot its agent took (kept if valid)."""
+        text = hr.clean_text(text)
+        if not text:
+            return {"error": 'say what is wrong, e.g. qp-agent help "printer offline"'}
+        snapshot_id = None
+        if isinstance(snapshot, dict):
+            try:
+                snapshot_id = await self.diagnostics.keep(agent.id, snapshot, "help")
+            except RemoteProtocolError as exc:
+                log.warning("help request from %s: snapshot refused: %s", agent.id, exc)
+        now = self.clock.now()
+        request = HelpRequest(
+            0, agent.id, agent.customer_id, text, urgent, "open", now, now, snapshot_id=snapshot_id
+        )
+        # The number is the row's id: the audit names it, so both go in one write.
+        number = await self.store.add_help_request(
+            request, audit=(AuditEvent(now, "help_request", agent.id, "", {"urgent": urgent}),)
+        )
+        log.info("%s from %s%s", hr.label(number), agent.name, " (urgent)" if urgent else "")
+        return {"number": number, "label": hr.label(number), "state": "open"}
+
+    async def status(self, agent: Agent) -> list[dict[str, Any]]:
+        """The client's own requests, as ``qp-agent help --status`` shows them."""
+        return [
+            {
+                "number": r.id,
+                "label": hr.label(r.id),
+                "text": r.text,
+                "urgent": r.urgent,
+                "state": r.state,
+                "created_at": iso(r.created_at),
+                "updated_at": iso(r.updated_at),
+                "resolution": r.resolution,
+            }
+            for r in await self.store.list_help_requests(agent_id=agent.id)
+        ]
+
+    # -- for technicians -------------------------------------------------------------
+    async def visible(self, tech: Technician, ref: str) -> HelpRequest:
+        """A request the technician may see; unknown and forbidden look the same."""
+        number = hr.parse_number(ref)
+        found = await self.store.get_help_request(number)
+        if found is None or not may_serve(tech, found.customer_id):
+            raise NotFoundError(f"no request {hr.label(number)} that you can see")
+        return found
+
+    async def queue(self, tech: Technician, open_only: bool) -> list[dict[str, Any]]:
+        """Requests not yet resolved: urgent first, then oldest first."""
+        states = ("open",) if open_only else hr.ACTIVE
+        found = [
+            r for r in await self.store.list_help_requests(states) if may_serve(tech, r.customer_id)
+        ]
+        found.sort(key=lambda r: (not r.urgent, r.created_at, r.id))
+        names = await Names.load(self.store)
+        return [await self.describe(r, names) for r in found]
+
+    async def show(self, tech: Technician, ref: str) -> dict[str, Any]:
+        """One request with its snapshots and sessions."""
+        found = await self.visible(tech, ref)
+        value = await self.describe(found, await Names.load(self.store))
+        value["snapshots"] = [
+            snapshot_meta(s)
+            for s in await self.store.list_snapshots(found.agent_id, limit=200)
+            if s.request_id == found.id or s.id == found.snapshot_id
+        ]
+        label = hr.label(found.id)
+        value["sessions"] = [
+            s.id for s in await self.store.list_sessions(1000) if s.ticket == label
+        ]
+        return value
+
+    async def describe(self, r: HelpRequest, names: Names) -> dict[str, Any]:
+        """A request as the queue shows it, with its top findings."""
+        findings: list[dict[str, Any]] = []
+        if r.snapshot_id is not None:
+            snap = await self.store.get_snapshot(r.snapshot_id)
+            if snap is not None:
+                findings = [f for f in snap.data.get("findings", []) if isinstance(f, dict)][:3]
+        return {
+            "number": r.id,
+            "label": hr.label(r.id),
+            "customer": names.customer(r.customer_id),
+            "agent": r.agent_id,
+            "agent_name": names.agent(r.agent_id),
+            "text": r.text,
+            "urgent": r.urgent,
+            "state": r.state,
+            "assigned_to": names.technician(r.assigned_to) if r.assigned_to else None,
+            "created_at": iso(r.created_at),
+            "updated_at": iso(r.updated_at),
+            "resolution": r.resolution,
+            "findings": [
+                {"severity": f.get("severity"), "title": f.get("title")} for f in findings
+            ],
+        }
+
+    async def move(self, actor: Technician, found: HelpRequest, action: str, **changes: Any) -> str:
+        """Apply a lifecycle move with its audit; ConflictError if the request moved
+        meanwhile."""
+        target = hr.next_state(action, found.state)
+        now = self.clock.now()
+        audit = AuditEvent(
+            now,
+            f"request_{action}",
+            actor.id,
+            hr.label(found.id),
+            {"from": found.state, "to": target},
+        )
+        moved = await self.store.update_help_request(
+            found.id, found.state, audit=(audit,), state=target, updated_at=now, **changes
+        )
+        if not moved:
+            raise ConflictError("the request changed meanwhile; look at it again")
+        return target
+
+    async def take(self, tech: Technician, ref: str) -> dict[str, Any]:
+        found = await self.visible(tech, ref)
+        state = await self.move(tech, found, "take", assigned_to=tech.id)
+        return {"label": hr.label(found.id), "state": state, "assigned_to": tech.name}
+
+    async def close(self, tech: Technician, ref: str, resolution: str) -> dict[str, Any]:
+        found = await self.visible(tech, ref)
+        resolution = hr.clean_text(resolution)
+        state = await self.move(tech, found, "resolve", resolution=resolution)
+        return {"label": hr.label(found.id), "state": state, "resolution": resolution}
+
+    async def link_session(self, tech: Technician, ref: str, agent_id: str) -> str:
+        """Validate ``--request`` for a session on ``agent_id``; marks it in progress.
+        Returns the label stored on the session (and so on its time entry)."""
+        found = await self.visible(tech, ref)
+        if found.agent_id != agent_id:
+            raise NotFoundError(f"{hr.label(found.id)} was not asked from this agent")
+        if found.state in ("open", "assigned"):
+            await self.move(tech, found, "start", assigned_to=found.assigned_to or tech.id)
+        return hr.label(found.id)

@@ -1,0 +1,144 @@
+"""The relay's one WebSocket server: HTTP routing, the Origin check, and the error
+mapping of every control link.
+
+- ``/v1/agent``   agents enroll once, then keep an authenticated control link.
+- ``/v1/console`` technicians log in with their token and call API methods.
+- ``/v1/tunnel/<session>`` one data WebSocket per side, paired and pumped.
+- ``GET /healthz`` plain ``ok``.
+
+Everything else is 404; a missing or wrong subprotocol is 400. Every failure of a
+link ends in a close code and one log line; the peer gets our own reason, never
+exception text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from dataclasses import dataclass
+from http import HTTPStatus
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from relay.services.container import Services
+from relay.transport.agent_link import agent_link
+from relay.transport.console_link import console_link
+from relay.transport.gate import INTERNAL, PROTOCOL_ERROR, Gate, peer, refuse
+from relay.transport.links import AgentLinks
+from relay.transport.tunnel import PREFIX, Tunnels
+from shared.errors import AuthError, QPError, RemoteProtocolError
+from shared.protocol.messages import SUBPROTOCOL
+
+log = logging.getLogger("qp.relay")
+
+
+@dataclass(frozen=True)
+class Listen:
+    host: str
+    port: int
+    tls: ssl.SSLContext | None = None
+
+
+class RelayServer:
+    """Serves one relay node's services over WebSocket."""
+
+    def __init__(self, services: Services, links: AgentLinks) -> None:
+        self.services = services
+        self.links = links
+        self.gate = Gate(services.clock, services.settings.limits, services.auditor)
+        self.tunnels = Tunnels(services.sessions)
+        self._server: Server | None = None
+
+    async def start(self, listen: Listen) -> str:
+        """Start listening; returns the URL actually bound (port 0 resolved)."""
+        lim = self.services.settings.limits
+        self._server = await serve(
+            self._route,
+            listen.host,
+            listen.port,
+            ssl=listen.tls,
+            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            compression=None,
+            max_size=lim.tunnel_max_size,
+            max_queue=lim.tunnel_max_queue,
+            open_timeout=lim.open_timeout,
+            ping_interval=lim.ping_interval,
+            ping_timeout=lim.ping_timeout,
+            process_request=self._process_request,
+            server_header="qp-relay",
+        )
+        sock = next(iter(self._server.sockets))
+        host, port = sock.getsockname()[:2]
+        scheme = "wss" if listen.tls else "ws"
+        shown = f"[{host}]" if ":" in host else host
+        return f"{scheme}://{shown}:{port}"
+
+    def stop_accepting(self) -> None:
+        if self._server is not None:
+            self._server.close(close_connections=False)
+
+    async def close(self) -> None:
+        """Close every link and the listening socket."""
+        await self.links.close_all()
+        if self._server is not None:
+            self._server.close()
+            try:
+                await asyncio.wait_for(self._server.wait_closed(), 5)
+            except TimeoutError:
+                log.warning("connections still open 5 s after the relay stopped")
+
+    def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        path = request.path
+        if path == "/healthz":
+            return ws.respond(HTTPStatus.OK, "ok\n")
+        if path in ("/v1/agent", "/v1/console"):
+            if path == "/v1/console" and not self._origin_ok(request):
+                return ws.respond(HTTPStatus.FORBIDDEN, "forbidden origin\n")
+            return None
+        if path.startswith(PREFIX):
+            if self.tunnels.claim(ws, path, request.headers.get("Authorization", "")) is None:
+                # Unknown session, wrong, used or expired token: one answer for all.
+                asyncio.ensure_future(
+                    self.services.auditor.refused(
+                        "tunnel_refused", "anonymous", path[len(PREFIX) :][:64], peer=peer(ws)
+                    )
+                )
+                return ws.respond(HTTPStatus.FORBIDDEN, "forbidden\n")
+            return None
+        return ws.respond(HTTPStatus.NOT_FOUND, "not found\n")
+
+    def _origin_ok(self, request: Request) -> bool:
+        origin = request.headers.get("Origin")
+        return origin is None or origin in self.services.settings.limits.allowed_origins
+
+    async def _route(self, ws: ServerConnection) -> None:
+        path = ws.request.path if ws.request else ""
+        if path.startswith(PREFIX):
+            await self.tunnels.serve(ws)
+            return
+        # Control links carry small JSON messages until authenticated.
+        ws.protocol.max_message_size = self.services.settings.limits.control_max_size
+        try:
+            if path == "/v1/agent":
+                await agent_link(self.services, self.links, self.gate, ws)
+            else:
+                await console_link(self.services, self.gate, ws)
+        except RemoteProtocolError as exc:
+            log.warning("closing %s link from %s: %s", path, peer(ws), exc)
+            await ws.close(code=PROTOCOL_ERROR, reason="protocol error")
+        except (ConnectionClosed, TimeoutError):
+            pass
+        except AuthError as exc:
+            self.gate.failed(ws)
+            await refuse(ws, exc)
+        except QPError as exc:  # e.g. the database refused a write: tell, don't crash
+            log.error("%s link from %s failed: %s", path, peer(ws), exc)
+            await refuse(ws, exc, code=INTERNAL)
+        except Exception:
+            log.exception("internal error on %s link from %s", path, peer(ws))
+            with contextlib.suppress(ConnectionClosed):
+                await ws.close(code=INTERNAL, reason="internal relay error")
