@@ -16,6 +16,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from shared.errors import UsageError
+
 # -- directory and sessions --------------------------------------------------
 
 
@@ -390,6 +392,18 @@ class CreditRequest:
     created_at: datetime
     created_by: str
     reason: str
+
+
+def format_number(year: int, seq: int) -> str:
+    """The invoice number for the ``seq``-th document of ``year``: ``2026-000123``.
+
+    The store guarantees a gap-free sequence per year; this only fixes the format.
+    """
+    if not 1000 <= year <= 9999:
+        raise UsageError(f"invoice year {year} is not a four-digit year")
+    if not 1 <= seq <= 999_999:
+        raise UsageError(f"invoice sequence {seq} is outside 1..999999")
+    return f"{year:04d}-{seq:06d}"
 
 
 @dataclass(frozen=True)

@@ -58,18 +58,6 @@ def _plain(value: Decimal) -> Decimal:
 # -- numbering ------------------------------------------------------------------------
 
 
-def format_number(year: int, seq: int) -> str:
-    """The invoice number for the ``seq``-th document of ``year``: ``2026-000123``.
-
-    The store guarantees a gap-free sequence per year; this only fixes the format.
-    """
-    if not 1000 <= year <= 9999:
-        raise UsageError(f"invoice year {year} is not a four-digit year")
-    if not 1 <= seq <= 999_999:
-        raise UsageError(f"invoice sequence {seq} is outside 1..999999")
-    return f"{year:04d}-{seq:06d}"
-
-
 def parse_number(number: str) -> tuple[int, int]:
     """``(year, seq)`` of an invoice number made by :func:`format_number`."""
     match = _NUMBER.fullmatch(number)

@@ -25,7 +25,6 @@ from relay.billing.invoice import (
     Period,
     Supplier,
     VatCategory,
-    format_number,
     totals,
 )
 from relay.billing.invoice_build import (
@@ -47,6 +46,7 @@ from relay.model import (
     InvoiceDraft,
     InvoiceRecord,
     PrepaidDraw,
+    format_number,
 )
 from relay.settings import Company
 from relay.store.interface import Store

@@ -23,12 +23,12 @@ from relay.billing.invoice import (
     Supplier,
     VatCategory,
     credit_note_for,
-    format_number,
     hours,
     parse_number,
     totals,
 )
 from relay.billing.ubl import to_ubl
+from relay.model import format_number
 from shared.errors import UsageError
 
 MARCH = Period(date(2026, 3, 1), date(2026, 3, 31))

@@ -15,7 +15,6 @@ from typing import Any
 
 import aiosqlite
 
-from relay.billing.invoice import format_number
 from relay.model import (
     AuditEvent,
     CreditRequest,
@@ -26,6 +25,7 @@ from relay.model import (
     InvoiceRecord,
     PrepaidBalance,
     PrepaidBlock,
+    format_number,
 )
 from relay.store.sqlite.base import SQLiteBase
 from relay.store.sqlite.codec import columns, decode, encode, insert_sql
