@@ -37,8 +37,13 @@ def parse_number(text: str) -> int:
     return int(cleaned)
 
 
+#: How people write a request's number; ``{number}`` is filled in.
+LABEL = "REQ-{number}"
+
+
 def label(number: int) -> str:
-    return f"REQ-{number}"
+    """``REQ-12`` for request 12."""
+    return LABEL.format(number=number)
 
 
 def clean_text(text: str) -> str:

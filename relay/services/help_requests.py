@@ -56,10 +56,9 @@ class HelpRequests:
         request = HelpRequest(
             0, agent.id, agent.customer_id, text, urgent, "open", now, now, snapshot_id=snapshot_id
         )
-        # The number is the row's id: the audit names it, so both go in one write.
-        number = await self.store.add_help_request(
-            request, audit=(AuditEvent(now, "help_request", agent.id, "", {"urgent": urgent}),)
-        )
+        # The number is the row's id: the store puts it into the audit's subject.
+        audit = AuditEvent(now, "help_request", agent.id, hr.LABEL, {"urgent": urgent})
+        number = await self.store.add_help_request(request, audit=(audit,))
         log.info("%s from %s%s", hr.label(number), agent.name, " (urgent)" if urgent else "")
         return {"number": number, "label": hr.label(number), "state": "open"}
 

@@ -280,7 +280,9 @@ class DiagnosticsStore(ABC):
     async def add_help_request(
         self, request: HelpRequest, *, audit: Sequence[AuditEvent] = ()
     ) -> int:
-        """Insert (``request.id`` is ignored) and return its number."""
+        """Insert (``request.id`` is ignored) and return its number. The number is
+        known only inside the write, so ``{number}`` in an audit record's subject is
+        replaced by it (``REQ-{number}`` → ``REQ-42``)."""
 
     @abstractmethod
     async def get_help_request(self, number: int) -> HelpRequest | None: ...

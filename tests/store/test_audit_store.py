@@ -117,6 +117,21 @@ async def test_a_help_request_taken_audits_once_and_the_lost_race_not_at_all(
     assert got is not None and (got.state, got.assigned_to) == ("assigned", "tec-1")
 
 
+async def test_a_new_help_request_is_audited_under_its_own_number(store: Store) -> None:
+    await seed(store)
+    first = await store.add_help_request(
+        HelpRequest(0, "agt-1", "cus-1", "printer offline", False, "open", at(0), at(0))
+    )
+    asked = AuditEvent(at(1), "help_request", "agt-1", "REQ-{number}", {"urgent": True})
+    second = await store.add_help_request(
+        HelpRequest(0, "agt-1", "cus-1", "no mail", True, "open", at(1), at(1)), audit=[asked]
+    )
+    assert second == first + 1
+    assert await trail(store) == [
+        (at(1), "help_request", "agt-1", f"REQ-{second}", {"urgent": True})
+    ]
+
+
 async def test_concurrent_takes_audit_only_the_winner(store: Store) -> None:
     await seed(store)
     number = await store.add_help_request(

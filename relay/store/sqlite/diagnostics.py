@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from relay.model import AuditEvent, HelpRequest, SnapshotRecord
@@ -90,7 +91,10 @@ class SQLiteDiagnostics(SQLiteBase):
                     "UPDATE snapshots SET request_id = ? WHERE id = ?",
                     (number, request.snapshot_id),
                 )
-            await self._write_audit(db, audit)
+            numbered = [
+                replace(a, subject=a.subject.replace("{number}", str(number))) for a in audit
+            ]
+            await self._write_audit(db, numbered)
         return number
 
     async def get_help_request(self, number: int) -> HelpRequest | None:
