@@ -12,26 +12,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import asyncssh
 
-import asyncssh  # noqa: E402
-
-from console.profile import Profile  # noqa: E402
-from console.rpc import RelayClient  # noqa: E402
-from console.ssh_session import (  # noqa: E402
+from console.profile import Profile
+from console.rpc import RelayClient
+from console.ssh_session import (
     KEEPALIVE,
     LOGIN_TIMEOUT,
     known_hosts_for,
     request_session,
 )
-from shared.keys import parse_certificate  # noqa: E402
-from shared.transport import dial  # noqa: E402
-from shared.wstunnel import WebSocketTunnel  # noqa: E402
-from tests.procs import Proc, World  # noqa: E402
+from harness import Proc, World
+from shared.keys import parse_certificate
+from shared.transport import dial
+from shared.wstunnel import WebSocketTunnel
 
-BENCH = Path(__file__).resolve().parent
 CUSTOMER = "Bench Customer"
 TECHNICIAN = "bench-tech"
 AGENT_NAME = "bench-pc"
@@ -49,7 +44,7 @@ class Office:
 
 
 def start_office(world: World) -> Office:
-    """Start relay + agent as real processes with the tests' harness (on 127.0.0.1).
+    """Start relay + agent as real processes with :mod:`harness` (on 127.0.0.1).
 
     The caller owns ``world`` and must ``world.close()`` it, also on failure."""
     admin = world.init_relay()
@@ -154,9 +149,11 @@ def throwaway_keys(directory: Path) -> Keys:
 def start_sshd(world: World, keys: Keys, sftp_root: Path | None = None) -> tuple[Proc, int]:
     """The direct baseline server (:mod:`bench.sshd`) as its own process; with
     ``sftp_root`` it serves SFTP with the agent's confined server under that root."""
+    # As a module, like the benchmarks themselves: run from the repository root.
     argv = [
         sys.executable,
-        str(BENCH / "sshd.py"),
+        "-m",
+        "bench.sshd",
         "--host-key",
         str(keys.host_key),
         "--client-key",

@@ -1,7 +1,7 @@
 """File transfer throughput through the relay vs over direct TCP (architecture.md §8).
 
 Relayed side: a real ``qp-relay`` process and an enrolled ``qp-agent`` process (the
-tests' :class:`tests.procs.World` harness), the customer's ``sftp_root`` policy set to a
+:class:`harness.World` harness), the customer's ``sftp_root`` policy set to a
 temp dir. Direct side: :mod:`bench.sshd` in its own process, serving SFTP with the
 agent's :class:`agent.sftp.ConfinedSFTPServer` confined to another temp dir.
 
@@ -27,7 +27,7 @@ agent's :class:`agent.sftp.ConfinedSFTPServer` confined to another temp dir.
 ``--runs`` runs per path and direction (medians reported), interleaved direct/relay,
 after one small warm-up transfer each that is not counted. Ratio = relay / direct.
 
-Run: ``.venv/bin/python bench/files_throughput.py [--mib 256] [--runs 3]
+Run: ``.venv/bin/python -m bench.files_throughput [--mib 256] [--runs 3]
 [--sftp-cipher ALG] [--ssh-cipher ALG|default]``. Ends with one JSON line of the
 figures. MB here is 10^6 bytes.
 """
@@ -50,12 +50,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import asyncssh
+import psutil  # type: ignore[import-untyped]
 
-import asyncssh  # noqa: E402
-import psutil  # type: ignore[import-untyped]  # noqa: E402
-
-from bench.common import (  # noqa: E402
+from bench.common import (
     CUSTOMER,
     TECHNICIAN,
     Keys,
@@ -68,10 +66,10 @@ from bench.common import (  # noqa: E402
     start_sshd,
     throwaway_keys,
 )
-from bench.throughput import Series, cipher_of, cpu_seconds, direct  # noqa: E402
-from console.profile import Profile  # noqa: E402
-from console.ssh_session import ssh_session  # noqa: E402
-from tests.procs import Proc, World  # noqa: E402
+from bench.throughput import Series, cipher_of, cpu_seconds, direct
+from console.profile import Profile
+from console.ssh_session import ssh_session
+from harness import Proc, World
 
 MIB = 1024 * 1024
 GOAL = 0.6  # architecture.md §8: relayed ≥ 0.6 × direct (stated for bulk SSH)
@@ -558,7 +556,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="qp-bench-files-") as tmp:
         world = World(Path(tmp))
         try:
-            print("starting relay + agent (tests.procs.World) and the direct sshd…", flush=True)
+            print("starting relay + agent (harness.World) and the direct sshd…", flush=True)
             bed = set_up(world, Path(tmp), nbytes)
             print(f"\n1. SFTP put/get of {args.mib} MiB (asyncssh client, as qp put/get)")
             sftp, sftp_ciphers = asyncio.run(bench_sftp(bed, nbytes, runs, args.sftp_cipher))

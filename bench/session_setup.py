@@ -1,7 +1,7 @@
 """Session setup from a fresh process: ``qp exec AGENT -- true`` vs plain ``ssh`` (§8).
 
-Relayed: a ``qp-relay`` process and an enrolled ``qp-agent`` process (the tests'
-:class:`tests.procs.World` harness); each run is a new ``qp exec bench-pc -- true``
+Relayed: a ``qp-relay`` process and an enrolled ``qp-agent`` process (the
+:class:`harness.World` harness); each run is a new ``qp exec bench-pc -- true``
 process, timed from spawn to exit.
 
 Baseline: OpenSSH's ``/usr/bin/ssh`` running ``true`` on :mod:`bench.sshd` (an
@@ -13,7 +13,7 @@ Also timed: ``python -c pass`` (the interpreter alone), a bare
 every ``qp`` command pays), the same plus ``console.remote`` (what ``qp exec`` imports
 in total), and an in-process breakdown of the relayed setup by step.
 
-Run: ``.venv/bin/python bench/session_setup.py [--runs 15]``
+Run: ``.venv/bin/python -m bench.session_setup [--runs 15]``
 Ends with one JSON line of the figures (milliseconds).
 """
 
@@ -28,9 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import (  # noqa: E402
+from bench.common import (
     AGENT_NAME,
     TECHNICIAN,
     Office,
@@ -43,8 +41,8 @@ from bench.common import (  # noqa: E402
     start_sshd,
     throwaway_keys,
 )
-from console.profile import Profile  # noqa: E402
-from tests.procs import BIN, World  # noqa: E402
+from console.profile import Profile
+from harness import BIN, World
 
 SSH = "/usr/bin/ssh"
 GOAL = 2.0  # architecture.md §8: qp exec ≤ 2 × plain ssh
@@ -121,7 +119,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="qp-bench-setup-") as tmp:
         world = World(Path(tmp))
         try:
-            print("starting relay + agent (tests.procs.World) and the direct sshd…", flush=True)
+            print("starting relay + agent (harness.World) and the direct sshd…", flush=True)
             office = start_office(world)
             keys = throwaway_keys(Path(tmp) / "direct")
             _, port = start_sshd(world, keys)

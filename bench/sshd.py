@@ -1,6 +1,6 @@
 """A throwaway asyncssh server for the benchmarks' direct-TCP baselines.
 
-``python bench/sshd.py --host-key FILE --client-key FILE.pub --data DIR [--sftp-root DIR]``
+``python -m bench.sshd --host-key FILE --client-key FILE.pub --data DIR [--sftp-root DIR]``
 listens on 127.0.0.1:0 with the agent's own process handler
 (:func:`agent.processes.process_handler` around :func:`~agent.processes.handle_process`,
 auditing to ``DIR/audit.log`` and recording PTY sessions under ``DIR/recordings`` as the
@@ -24,13 +24,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import asyncssh
 
-import asyncssh  # noqa: E402
-
-from agent.audit import AgentAudit  # noqa: E402
-from agent.processes import SessionContext, process_handler  # noqa: E402
-from agent.sftp import ConfinedSFTPServer  # noqa: E402
+from agent.audit import AgentAudit
+from agent.processes import SessionContext, process_handler
+from agent.sftp import ConfinedSFTPServer
 
 # Same values as agent/sshserver.py.
 LOGIN_TIMEOUT = 30

@@ -26,6 +26,7 @@ from websockets.asyncio.client import ClientConnection
 from console.profile import Profile
 from console.rpc import RelayClient
 from console.ssh_session import known_hosts_for
+from harness import BIN, Proc, World, timeout
 from relay.app import Listen, Relay
 from relay.ids import new_id, new_token, token_hash
 from relay.model import EnrollToken
@@ -36,7 +37,6 @@ from shared.keys import certificate_text, generate_key, parse_certificate, publi
 from shared.transport import dial
 from shared.wstunnel import WebSocketTunnel
 from tests.integration.conftest import Office
-from tests.procs import BIN, Proc, World, timeout
 
 UNKNOWN_NAME = "no-such-pc"
 UNKNOWN_ID = "agt-000000000000"

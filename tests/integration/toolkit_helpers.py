@@ -22,10 +22,10 @@ import asyncssh
 from console.profile import Profile
 from console.rpc import RelayClient
 from console.ssh_session import known_hosts_for
+from harness import BIN, Proc, World, timeout
 from shared.keys import public_text
 from shared.transport import dial
 from shared.wstunnel import WebSocketTunnel
-from tests.procs import BIN, Proc, World, timeout
 
 T = TypeVar("T")
 
