@@ -17,8 +17,8 @@ agent's :class:`agent.sftp.ConfinedSFTPServer` confined to another temp dir.
    touch no disk at the far end and the local file is in the page cache, so they measure
    the transport. Relayed: ``ssh -F FILE`` where FILE is the stdout of ``qp ssh-config``
    (strict host-key checking on, the host CA in the ``known_hosts`` it writes). Direct:
-   the same client to :mod:`bench.sshd` on its port with a known_hosts file pinning its
-   host key and ``StrictHostKeyChecking=yes``. Both pin ``-c aes128-gcm@openssh.com``
+   the same client to :mod:`bench.sshd` on its port with throwaway certificates both ways
+   and ``StrictHostKeyChecking=yes``. Both pin ``-c aes128-gcm@openssh.com``
    (``--ssh-cipher``; ``default`` lets OpenSSH negotiate), and the cipher actually used
    is read from ``ssh -v``. Timed twice per run: *stream* — the transfer alone (remote
    ``date`` stamps around ``cat``; first byte → EOF for ``head``), the headline figure —
@@ -98,7 +98,6 @@ class Bed:
     source: Path  # the file to upload, --mib MiB
     warmup: Path  # a small file for the warm-up transfers
     ssh_config: Path  # stdout of `qp ssh-config`
-    known_hosts: Path  # pins bench.sshd's host key
     env: dict[str, str]  # the technician's environment (QP_HOME)
 
 
@@ -288,25 +287,7 @@ def ssh_argv(bed: Bed, path: str, cipher: str | None) -> list[str]:
     common = ["-v", "-o", "BatchMode=yes", *(["-c", cipher] if cipher else [])]
     if path == "relay":
         return [SSH, "-F", str(bed.ssh_config), *common, bed.office.agent_id]
-    return [
-        SSH,
-        "-F",
-        "/dev/null",
-        "-p",
-        str(bed.port),
-        "-i",
-        str(bed.keys.client_key),
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        f"UserKnownHostsFile={bed.known_hosts}",
-        "-o",
-        "GlobalKnownHostsFile=/dev/null",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        *common,
-        "127.0.0.1",
-    ]
+    return [SSH, *bed.keys.openssh_args(bed.port), *common, "127.0.0.1"]
 
 
 CIPHER_LINE = re.compile(r"kex: (server->client|client->server) cipher: (\S+)")
@@ -515,8 +496,6 @@ def set_up(world: World, tmp: Path, nbytes: int) -> Bed:
     world.qp("customer", "policy", CUSTOMER, "--sftp-root", str(roots["relay"]))
     keys = throwaway_keys(tmp / "direct")
     sshd, port = start_sshd(world, keys, sftp_root=roots["direct"])
-    known_hosts = tmp / "direct" / "known_hosts"
-    known_hosts.write_text(f"[127.0.0.1]:{port} {keys.host_public}\n")
     ssh_config = tmp / "ssh_config"
     ssh_config.write_bytes(world.qp("ssh-config", home=TECHNICIAN).stdout)
     work = tmp / "technician"
@@ -525,7 +504,7 @@ def set_up(world: World, tmp: Path, nbytes: int) -> Bed:
     write_file(source, nbytes)
     write_file(warmup, WARMUP_BYTES)
     env = world.env(TECHNICIAN)
-    return Bed(office, sshd, port, keys, work, roots, source, warmup, ssh_config, known_hosts, env)
+    return Bed(office, sshd, port, keys, work, roots, source, warmup, ssh_config, env)
 
 
 def main() -> int:

@@ -5,8 +5,10 @@ Relayed: a ``qp-relay`` process and an enrolled ``qp-agent`` process (the
 process, timed from spawn to exit.
 
 Baseline: OpenSSH's ``/usr/bin/ssh`` running ``true`` on :mod:`bench.sshd` (an
-asyncssh server in its own process with the agent's process handler), with a
-throwaway host key pinned in a known-hosts file and strict host-key checking on.
+asyncssh server in its own process with the agent's process handler and server
+options), with throwaway certificates both ways as ``qp ssh-config`` uses them
+(``HostKeyAlias``, an ``@cert-authority`` known-hosts line) and strict host-key
+checking on.
 
 Also timed: ``python -c pass`` (the interpreter alone), a bare
 ``python -c "import console.cli"`` (interpreter + the imports
@@ -31,6 +33,7 @@ from pathlib import Path
 from bench.common import (
     AGENT_NAME,
     TECHNICIAN,
+    Keys,
     Office,
     Stopwatch,
     json_line,
@@ -63,28 +66,8 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
-def ssh_argv(port: int, key: Path, known_hosts: Path) -> list[str]:
-    return [
-        SSH,
-        "-p",
-        str(port),
-        "-i",
-        str(key),
-        "-o",
-        f"UserKnownHostsFile={known_hosts}",
-        "-o",
-        "GlobalKnownHostsFile=/dev/null",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "IdentitiesOnly=yes",
-        "-F",
-        "/dev/null",
-        "127.0.0.1",
-        "true",
-    ]
+def ssh_argv(keys: Keys, port: int) -> list[str]:
+    return [SSH, *keys.openssh_args(port), "-o", "BatchMode=yes", "127.0.0.1", "true"]
 
 
 async def breakdown(office: Office, runs: int) -> dict[str, float]:
@@ -123,12 +106,10 @@ def main() -> int:
             office = start_office(world)
             keys = throwaway_keys(Path(tmp) / "direct")
             _, port = start_sshd(world, keys)
-            known_hosts = Path(tmp) / "direct" / "known_hosts"
-            known_hosts.write_text(f"[127.0.0.1]:{port} {keys.host_public}\n")
 
             env = world.env(TECHNICIAN)
             commands: dict[str, list[str]] = {
-                "ssh": ssh_argv(port, keys.client_key, known_hosts),
+                "ssh": ssh_argv(keys, port),
                 "qp_exec": [str(BIN / "qp"), "exec", AGENT_NAME, "--", "true"],
                 "python": [sys.executable, "-c", "pass"],
                 "import_cli": [sys.executable, "-c", "import console.cli"],

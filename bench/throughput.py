@@ -6,7 +6,7 @@ connects with :func:`console.ssh_session.ssh_session`, exactly like ``qp exec``.
 
 Direct baseline: :mod:`bench.sshd` — an asyncssh server in its own process with the
 agent's process handler and server options — reached over plain TCP with the
-console's ``asyncssh.connect`` options and the cipher the relayed path negotiated.
+console's SSH options (:mod:`shared.ssh_options`) and the cipher the relayed path negotiated.
 
 Both directions, ``--runs`` runs each (median reported), runs interleaved:
 ``to_agent``      ``cat > /dev/null`` fed N MiB through stdin (write → drain)
@@ -44,8 +44,9 @@ from bench.common import (
     throwaway_keys,
 )
 from console.profile import Profile
-from console.ssh_session import KEEPALIVE, LOGIN_TIMEOUT, ssh_session
+from console.ssh_session import ssh_session
 from harness import Proc, World
+from shared.ssh_options import connect
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -81,24 +82,8 @@ async def relayed(office: Office, cipher: str | None) -> AsyncIterator[Conn]:
 
 @contextlib.asynccontextmanager
 async def direct(port: int, keys: Keys, cipher: str) -> AsyncIterator[Conn]:
-    """The console's connect() options over plain TCP to :mod:`bench.sshd`."""
-    conn = await asyncssh.connect(
-        "127.0.0.1",
-        port,
-        config=None,
-        username="qp",
-        known_hosts=([asyncssh.import_public_key(keys.host_public)], [], []),
-        client_keys=[asyncssh.read_private_key(keys.client_key)],
-        agent_path=None,
-        password=None,
-        kbdint_auth=False,
-        gss_auth=False,
-        compression_algs=None,
-        keepalive_interval=KEEPALIVE,
-        login_timeout=LOGIN_TIMEOUT,
-        encoding=None,
-        encryption_algs=[cipher],
-    )
+    """The console's SSH options over plain TCP to :mod:`bench.sshd`."""
+    conn = await connect("127.0.0.1", keys.console_options(cipher), port=port)
     try:
         yield conn
     finally:
