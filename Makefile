@@ -30,12 +30,13 @@ typecheck: $(VENV)/.installed-dev
 test: lint typecheck
 	$(BIN)/pytest -q
 
+# Run as modules from the repo root: the benchmarks import each other (bench.common).
 bench: $(VENV)/.installed
-	$(BIN)/python bench/throughput.py
-	$(BIN)/python bench/session_setup.py
-	$(BIN)/python bench/files_throughput.py
-	$(BIN)/python bench/diagnostics.py
-	$(BIN)/python bench/invoicing.py
+	$(BIN)/python -m bench.throughput
+	$(BIN)/python -m bench.session_setup
+	$(BIN)/python -m bench.files_throughput
+	$(BIN)/python -m bench.diagnostics
+	$(BIN)/python -m bench.invoicing
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -22,26 +22,11 @@ from agent.files import Identity
 from agent.processes import SessionContext, process_handler
 from agent.sftp import ConfinedSFTPServer
 from shared.forwarding import ForwardPolicy, IPAddress
+from shared.ssh_options import server_options
 from shared.transport import dial
 from shared.wstunnel import WebSocketTunnel
 
 log = logging.getLogger("qp.agent.ssh")
-
-LOGIN_TIMEOUT = 30
-KEEPALIVE = 30
-
-
-def authorized_for(user_ca: str, session_id: str) -> asyncssh.SSHAuthorizedKeys:
-    """Trust the user CA for exactly this session's principal.
-
-    The ``principals=`` restriction matters: without it asyncssh would accept a
-    certificate with no principals at all (spike notes, trap 2).
-    """
-    if not session_id.replace("-", "").isalnum():
-        raise ValueError("malformed session id")
-    return asyncssh.import_authorized_keys(
-        f'cert-authority,principals="session:{session_id}" {user_ca}\n'
-    )
 
 
 class SessionServer(asyncssh.SSHServer):
@@ -114,23 +99,17 @@ async def serve_session(
     root = sftp_root(policy)
     forwards = ForwardPolicy.from_offer(policy)
     audit: AgentAudit = ctx.audit
-    conn = await asyncssh.connect_reverse(
+    options = server_options(
+        ident.host_key,
+        ident.host_cert,
+        ident.user_ca,
         session_id,
-        0,
-        tunnel=WebSocketTunnel(ws),
-        config=None,
-        server_factory=lambda: SessionServer(ctx, forwards),
-        server_host_keys=[(ident.host_key, ident.host_cert)],
-        authorized_client_keys=authorized_for(ident.user_ca, session_id),
         process_factory=process_handler(ctx),
         sftp_factory=lambda chan: ConfinedSFTPServer(chan, root, audit, session_id),
-        encoding=None,
-        login_timeout=LOGIN_TIMEOUT,
-        keepalive_interval=KEEPALIVE,
-        agent_forwarding=False,
-        x11_forwarding=False,
-        allow_scp=False,
-        compression_algs=None,
+        server_factory=lambda: SessionServer(ctx, forwards),
+    )
+    conn = await asyncssh.connect_reverse(
+        session_id, 0, tunnel=WebSocketTunnel(ws), options=options
     )
     log.info("session %s: technician connected (sftp root %s)", session_id, root)
     if on_ready is not None:

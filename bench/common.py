@@ -12,26 +12,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import asyncssh
 
-import asyncssh  # noqa: E402
-
-from console.profile import Profile  # noqa: E402
-from console.rpc import RelayClient  # noqa: E402
-from console.ssh_session import (  # noqa: E402
-    KEEPALIVE,
-    LOGIN_TIMEOUT,
-    known_hosts_for,
-    request_session,
+from console.profile import Profile
+from console.rpc import RelayClient
+from console.ssh_session import request_session
+from harness import Proc, World
+from shared.keys import (
+    certificate_text,
+    generate_key,
+    parse_certificate,
+    public_text,
+    save_private_key,
 )
-from shared.keys import parse_certificate  # noqa: E402
-from shared.transport import dial  # noqa: E402
-from shared.wstunnel import WebSocketTunnel  # noqa: E402
-from tests.procs import Proc, World  # noqa: E402
+from shared.ssh_options import client_options, connect
+from shared.transport import dial
+from shared.wstunnel import WebSocketTunnel
 
-BENCH = Path(__file__).resolve().parent
 CUSTOMER = "Bench Customer"
 TECHNICIAN = "bench-tech"
 AGENT_NAME = "bench-pc"
@@ -49,7 +46,7 @@ class Office:
 
 
 def start_office(world: World) -> Office:
-    """Start relay + agent as real processes with the tests' harness (on 127.0.0.1).
+    """Start relay + agent as real processes with :mod:`harness` (on 127.0.0.1).
 
     The caller owns ``world`` and must ``world.close()`` it, also on failure."""
     admin = world.init_relay()
@@ -75,9 +72,9 @@ async def relayed_connect(
     encryption_algs: list[str] | None = None,
     mark: Mark | None = None,
 ) -> asyncssh.SSHClientConnection:
-    """The steps of :func:`console.ssh_session.ssh_session` with the same
-    ``asyncssh.connect`` arguments, optionally timed step by step and with a cipher
-    choice. Error translation is left out; the caller closes the connection."""
+    """The steps of :func:`console.ssh_session.ssh_session` with the same SSH options,
+    optionally timed step by step and with a cipher choice. Error translation is left
+    out; the caller closes the connection."""
     note: Mark = mark or (lambda _step: None)
     async with RelayClient(profile) as relay:
         note("login")
@@ -90,26 +87,11 @@ async def relayed_connect(
         ca_file=profile.ca_file,
     )
     note("tunnel dial")
-    extra: dict[str, Any] = {}
-    if encryption_algs:
-        extra["encryption_algs"] = encryption_algs
-    conn = await asyncssh.connect(
-        info["agent_id"],
-        tunnel=WebSocketTunnel(ws),
-        config=None,
-        username="qp",
-        known_hosts=known_hosts_for(info["host_ca"]),
-        client_keys=[(key, parse_certificate(info["certificate"]))],
-        agent_path=None,
-        password=None,
-        kbdint_auth=False,
-        gss_auth=False,
-        compression_algs=None,
-        keepalive_interval=KEEPALIVE,
-        login_timeout=LOGIN_TIMEOUT,
-        encoding=None,
-        **extra,
+    certificate = parse_certificate(info["certificate"])
+    options = client_options(
+        info["agent_id"], info["host_ca"], key, certificate, encryption_algs=encryption_algs
     )
+    conn = await connect(info["agent_id"], options, tunnel=WebSocketTunnel(ws))
     note("ssh handshake")
     return conn
 
@@ -127,40 +109,101 @@ class Stopwatch:
         self._last = now
 
 
+#: bench.sshd stands in for this agent, serving this session.
+DIRECT_AGENT_ID = "agt-bench-direct"
+DIRECT_SESSION_ID = "ses-bench-direct"
+
+
 @dataclass(frozen=True)
 class Keys:
-    host_key: Path
-    host_public: str
-    client_key: Path
-    client_public: Path
+    """Throwaway keys and certificates for the direct baseline, trusted the way the
+    console and the agent trust each other (see :mod:`shared.ssh_options`)."""
+
+    host_key: Path  # bench.sshd's, certified by host_ca for DIRECT_AGENT_ID
+    host_cert: Path
+    host_ca: str  # public: what clients trust
+    user_ca: Path  # public: what bench.sshd trusts, for session:DIRECT_SESSION_ID
+    client_key: Path  # the technician's, certified by user_ca
+    client_cert: Path
+    known_hosts: Path  # OpenSSH's view of host_ca, as qp ssh-config writes it
+
+    def console_options(self, cipher: str) -> asyncssh.SSHClientConnectionOptions:
+        """The console's SSH options for bench.sshd, with ``cipher``."""
+        key = asyncssh.read_private_key(self.client_key)
+        cert = asyncssh.read_certificate(self.client_cert)
+        return client_options(DIRECT_AGENT_ID, self.host_ca, key, cert, encryption_algs=[cipher])
+
+    def openssh_args(self, port: int) -> list[str]:
+        """``ssh`` options for bench.sshd on ``port``: certificates both ways and strict
+        host-key checking, like the ``Host`` blocks of ``qp ssh-config``."""
+        return [
+            "-F",
+            "/dev/null",
+            "-p",
+            str(port),
+            "-i",
+            str(self.client_key),
+            "-o",
+            f"CertificateFile={self.client_cert}",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            f"HostKeyAlias={DIRECT_AGENT_ID}",
+            "-o",
+            f"UserKnownHostsFile={self.known_hosts}",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "StrictHostKeyChecking=yes",
+        ]
 
 
 def throwaway_keys(directory: Path) -> Keys:
-    """A fresh ed25519 host key and client key (the agent's and console's type)."""
+    """Fresh CAs, an ed25519 host key and client key (the agent's and console's type)
+    and their certificates, valid for a day, written to ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
-    host = asyncssh.generate_private_key("ssh-ed25519")
-    client = asyncssh.generate_private_key("ssh-ed25519")
-    host_path = directory / "host_key"
-    client_path = directory / "client_key"
-    host.write_private_key(host_path)
-    client.write_private_key(client_path)
-    host_path.chmod(0o600)
-    client_path.chmod(0o600)
-    client.write_public_key(directory / "client_key.pub")
-    public = host.export_public_key("openssh").decode().strip()
-    return Keys(host_path, public, client_path, directory / "client_key.pub")
+    host_ca, user_ca, host, client = (generate_key() for _ in range(4))
+    host_cert = host_ca.generate_host_certificate(
+        host, key_id="bench-direct", principals=[DIRECT_AGENT_ID], valid_before="+1d"
+    )
+    client_cert = user_ca.generate_user_certificate(
+        client,
+        key_id="bench-direct",
+        principals=[f"session:{DIRECT_SESSION_ID}"],
+        valid_before="+1d",
+    )
+    keys = Keys(
+        host_key=directory / "host_key",
+        host_cert=directory / "host_key-cert.pub",
+        host_ca=public_text(host_ca),
+        user_ca=directory / "user_ca.pub",
+        client_key=directory / "client_key",
+        client_cert=directory / "client_key-cert.pub",
+        known_hosts=directory / "known_hosts",
+    )
+    save_private_key(keys.host_key, host)
+    save_private_key(keys.client_key, client)
+    keys.host_cert.write_text(certificate_text(host_cert) + "\n")
+    keys.client_cert.write_text(certificate_text(client_cert) + "\n")
+    keys.user_ca.write_text(public_text(user_ca) + "\n")
+    keys.known_hosts.write_text(f"@cert-authority {DIRECT_AGENT_ID} {keys.host_ca}\n")
+    return keys
 
 
 def start_sshd(world: World, keys: Keys, sftp_root: Path | None = None) -> tuple[Proc, int]:
     """The direct baseline server (:mod:`bench.sshd`) as its own process; with
     ``sftp_root`` it serves SFTP with the agent's confined server under that root."""
+    # As a module, like the benchmarks themselves: run from the repository root.
     argv = [
         sys.executable,
-        str(BENCH / "sshd.py"),
+        "-m",
+        "bench.sshd",
         "--host-key",
         str(keys.host_key),
-        "--client-key",
-        str(keys.client_public),
+        "--host-cert",
+        str(keys.host_cert),
+        "--user-ca",
+        str(keys.user_ca),
         "--data",
         str(keys.host_key.parent / "sshd-data"),
     ]

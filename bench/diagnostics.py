@@ -8,7 +8,7 @@
 Network checks stay on 127.0.0.1: the "relay" is a listener this script opens, the
 only name resolved is ``localhost``, and the gateway probe is off.
 
-Run: ``.venv/bin/python bench/diagnostics.py [--runs 15] [--leak-runs 200]``
+Run: ``.venv/bin/python -m bench.diagnostics [--runs 15] [--leak-runs 200]``
 Ends with one JSON line of the figures.
 """
 
@@ -17,20 +17,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import sys
 import threading
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import psutil  # type: ignore[import-untyped]
 
-import psutil  # type: ignore[import-untyped]  # noqa: E402
-
-from agent.diagnostics.options import DiagnosticsOptions, TcpTarget  # noqa: E402
-from agent.diagnostics.runner import take_snapshot  # noqa: E402
-from bench.common import json_line, median  # noqa: E402
-from shared.clock import SystemClock  # noqa: E402
-from shared.diagnostics import SECTION_NAMES, Snapshot, encoded_size  # noqa: E402
+from agent.diagnostics.options import DiagnosticsOptions, TcpTarget
+from agent.diagnostics.runner import take_snapshot
+from bench.common import json_line, median
+from shared.clock import SystemClock
+from shared.diagnostics import SECTION_NAMES, Snapshot, encoded_size
 
 KIB = 1024
 

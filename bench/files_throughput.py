@@ -1,7 +1,7 @@
 """File transfer throughput through the relay vs over direct TCP (architecture.md §8).
 
 Relayed side: a real ``qp-relay`` process and an enrolled ``qp-agent`` process (the
-tests' :class:`tests.procs.World` harness), the customer's ``sftp_root`` policy set to a
+:class:`harness.World` harness), the customer's ``sftp_root`` policy set to a
 temp dir. Direct side: :mod:`bench.sshd` in its own process, serving SFTP with the
 agent's :class:`agent.sftp.ConfinedSFTPServer` confined to another temp dir.
 
@@ -17,8 +17,8 @@ agent's :class:`agent.sftp.ConfinedSFTPServer` confined to another temp dir.
    touch no disk at the far end and the local file is in the page cache, so they measure
    the transport. Relayed: ``ssh -F FILE`` where FILE is the stdout of ``qp ssh-config``
    (strict host-key checking on, the host CA in the ``known_hosts`` it writes). Direct:
-   the same client to :mod:`bench.sshd` on its port with a known_hosts file pinning its
-   host key and ``StrictHostKeyChecking=yes``. Both pin ``-c aes128-gcm@openssh.com``
+   the same client to :mod:`bench.sshd` on its port with throwaway certificates both ways
+   and ``StrictHostKeyChecking=yes``. Both pin ``-c aes128-gcm@openssh.com``
    (``--ssh-cipher``; ``default`` lets OpenSSH negotiate), and the cipher actually used
    is read from ``ssh -v``. Timed twice per run: *stream* — the transfer alone (remote
    ``date`` stamps around ``cat``; first byte → EOF for ``head``), the headline figure —
@@ -27,7 +27,7 @@ agent's :class:`agent.sftp.ConfinedSFTPServer` confined to another temp dir.
 ``--runs`` runs per path and direction (medians reported), interleaved direct/relay,
 after one small warm-up transfer each that is not counted. Ratio = relay / direct.
 
-Run: ``.venv/bin/python bench/files_throughput.py [--mib 256] [--runs 3]
+Run: ``.venv/bin/python -m bench.files_throughput [--mib 256] [--runs 3]
 [--sftp-cipher ALG] [--ssh-cipher ALG|default]``. Ends with one JSON line of the
 figures. MB here is 10^6 bytes.
 """
@@ -50,12 +50,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import asyncssh
+import psutil  # type: ignore[import-untyped]
 
-import asyncssh  # noqa: E402
-import psutil  # type: ignore[import-untyped]  # noqa: E402
-
-from bench.common import (  # noqa: E402
+from bench.common import (
     CUSTOMER,
     TECHNICIAN,
     Keys,
@@ -68,10 +66,10 @@ from bench.common import (  # noqa: E402
     start_sshd,
     throwaway_keys,
 )
-from bench.throughput import Series, cipher_of, cpu_seconds, direct  # noqa: E402
-from console.profile import Profile  # noqa: E402
-from console.ssh_session import ssh_session  # noqa: E402
-from tests.procs import Proc, World  # noqa: E402
+from bench.throughput import Series, cipher_of, cpu_seconds, direct
+from console.profile import Profile
+from console.ssh_session import ssh_session
+from harness import Proc, World
 
 MIB = 1024 * 1024
 GOAL = 0.6  # architecture.md §8: relayed ≥ 0.6 × direct (stated for bulk SSH)
@@ -100,7 +98,6 @@ class Bed:
     source: Path  # the file to upload, --mib MiB
     warmup: Path  # a small file for the warm-up transfers
     ssh_config: Path  # stdout of `qp ssh-config`
-    known_hosts: Path  # pins bench.sshd's host key
     env: dict[str, str]  # the technician's environment (QP_HOME)
 
 
@@ -290,25 +287,7 @@ def ssh_argv(bed: Bed, path: str, cipher: str | None) -> list[str]:
     common = ["-v", "-o", "BatchMode=yes", *(["-c", cipher] if cipher else [])]
     if path == "relay":
         return [SSH, "-F", str(bed.ssh_config), *common, bed.office.agent_id]
-    return [
-        SSH,
-        "-F",
-        "/dev/null",
-        "-p",
-        str(bed.port),
-        "-i",
-        str(bed.keys.client_key),
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        f"UserKnownHostsFile={bed.known_hosts}",
-        "-o",
-        "GlobalKnownHostsFile=/dev/null",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        *common,
-        "127.0.0.1",
-    ]
+    return [SSH, *bed.keys.openssh_args(bed.port), *common, "127.0.0.1"]
 
 
 CIPHER_LINE = re.compile(r"kex: (server->client|client->server) cipher: (\S+)")
@@ -517,8 +496,6 @@ def set_up(world: World, tmp: Path, nbytes: int) -> Bed:
     world.qp("customer", "policy", CUSTOMER, "--sftp-root", str(roots["relay"]))
     keys = throwaway_keys(tmp / "direct")
     sshd, port = start_sshd(world, keys, sftp_root=roots["direct"])
-    known_hosts = tmp / "direct" / "known_hosts"
-    known_hosts.write_text(f"[127.0.0.1]:{port} {keys.host_public}\n")
     ssh_config = tmp / "ssh_config"
     ssh_config.write_bytes(world.qp("ssh-config", home=TECHNICIAN).stdout)
     work = tmp / "technician"
@@ -527,7 +504,7 @@ def set_up(world: World, tmp: Path, nbytes: int) -> Bed:
     write_file(source, nbytes)
     write_file(warmup, WARMUP_BYTES)
     env = world.env(TECHNICIAN)
-    return Bed(office, sshd, port, keys, work, roots, source, warmup, ssh_config, known_hosts, env)
+    return Bed(office, sshd, port, keys, work, roots, source, warmup, ssh_config, env)
 
 
 def main() -> int:
@@ -558,7 +535,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="qp-bench-files-") as tmp:
         world = World(Path(tmp))
         try:
-            print("starting relay + agent (tests.procs.World) and the direct sshd…", flush=True)
+            print("starting relay + agent (harness.World) and the direct sshd…", flush=True)
             bed = set_up(world, Path(tmp), nbytes)
             print(f"\n1. SFTP put/get of {args.mib} MiB (asyncssh client, as qp put/get)")
             sftp, sftp_ciphers = asyncio.run(bench_sftp(bed, nbytes, runs, args.sftp_cipher))

@@ -8,7 +8,7 @@ the totals) plus create (number, write the lines, lock the entries, in one
 transaction) — is timed on one copy and measured with ``tracemalloc`` on the other,
 so the tracing overhead does not distort the time. Ends with one JSON line.
 
-    .venv/bin/python bench/invoicing.py [--sizes 10000 100000]
+    .venv/bin/python -m bench.invoicing [--sizes 10000 100000]
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import shutil
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -27,15 +26,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from relay.billing.invoice_build import month_period  # noqa: E402
-from relay.model import Agent, BillableEntry, Customer, CustomerBilling, PrepaidBlock, Technician  # noqa: E402  # noqa: E402
-from relay.services.invoicing import plan_invoice  # noqa: E402
-from relay.settings import Company  # noqa: E402
-from relay.store.sqlite import SQLiteStore  # noqa: E402
+from relay.billing.invoice_build import month_period
+from relay.model import Agent, BillableEntry, Customer, CustomerBilling, PrepaidBlock, Technician
+from relay.services.invoicing import plan_invoice
+from relay.settings import Company
+from relay.store.sqlite import SQLiteStore
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

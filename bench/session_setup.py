@@ -1,19 +1,21 @@
 """Session setup from a fresh process: ``qp exec AGENT -- true`` vs plain ``ssh`` (§8).
 
-Relayed: a ``qp-relay`` process and an enrolled ``qp-agent`` process (the tests'
-:class:`tests.procs.World` harness); each run is a new ``qp exec bench-pc -- true``
+Relayed: a ``qp-relay`` process and an enrolled ``qp-agent`` process (the
+:class:`harness.World` harness); each run is a new ``qp exec bench-pc -- true``
 process, timed from spawn to exit.
 
 Baseline: OpenSSH's ``/usr/bin/ssh`` running ``true`` on :mod:`bench.sshd` (an
-asyncssh server in its own process with the agent's process handler), with a
-throwaway host key pinned in a known-hosts file and strict host-key checking on.
+asyncssh server in its own process with the agent's process handler and server
+options), with throwaway certificates both ways as ``qp ssh-config`` uses them
+(``HostKeyAlias``, an ``@cert-authority`` known-hosts line) and strict host-key
+checking on.
 
 Also timed: ``python -c pass`` (the interpreter alone), a bare
 ``python -c "import console.cli"`` (interpreter + the imports
 every ``qp`` command pays), the same plus ``console.remote`` (what ``qp exec`` imports
 in total), and an in-process breakdown of the relayed setup by step.
 
-Run: ``.venv/bin/python bench/session_setup.py [--runs 15]``
+Run: ``.venv/bin/python -m bench.session_setup [--runs 15]``
 Ends with one JSON line of the figures (milliseconds).
 """
 
@@ -28,11 +30,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import (  # noqa: E402
+from bench.common import (
     AGENT_NAME,
     TECHNICIAN,
+    Keys,
     Office,
     Stopwatch,
     json_line,
@@ -43,8 +44,8 @@ from bench.common import (  # noqa: E402
     start_sshd,
     throwaway_keys,
 )
-from console.profile import Profile  # noqa: E402
-from tests.procs import BIN, World  # noqa: E402
+from console.profile import Profile
+from harness import BIN, World
 
 SSH = "/usr/bin/ssh"
 GOAL = 2.0  # architecture.md §8: qp exec ≤ 2 × plain ssh
@@ -65,28 +66,8 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
-def ssh_argv(port: int, key: Path, known_hosts: Path) -> list[str]:
-    return [
-        SSH,
-        "-p",
-        str(port),
-        "-i",
-        str(key),
-        "-o",
-        f"UserKnownHostsFile={known_hosts}",
-        "-o",
-        "GlobalKnownHostsFile=/dev/null",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "IdentitiesOnly=yes",
-        "-F",
-        "/dev/null",
-        "127.0.0.1",
-        "true",
-    ]
+def ssh_argv(keys: Keys, port: int) -> list[str]:
+    return [SSH, *keys.openssh_args(port), "-o", "BatchMode=yes", "127.0.0.1", "true"]
 
 
 async def breakdown(office: Office, runs: int) -> dict[str, float]:
@@ -121,16 +102,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="qp-bench-setup-") as tmp:
         world = World(Path(tmp))
         try:
-            print("starting relay + agent (tests.procs.World) and the direct sshd…", flush=True)
+            print("starting relay + agent (harness.World) and the direct sshd…", flush=True)
             office = start_office(world)
             keys = throwaway_keys(Path(tmp) / "direct")
             _, port = start_sshd(world, keys)
-            known_hosts = Path(tmp) / "direct" / "known_hosts"
-            known_hosts.write_text(f"[127.0.0.1]:{port} {keys.host_public}\n")
 
             env = world.env(TECHNICIAN)
             commands: dict[str, list[str]] = {
-                "ssh": ssh_argv(port, keys.client_key, known_hosts),
+                "ssh": ssh_argv(keys, port),
                 "qp_exec": [str(BIN / "qp"), "exec", AGENT_NAME, "--", "true"],
                 "python": [sys.executable, "-c", "pass"],
                 "import_cli": [sys.executable, "-c", "import console.cli"],

@@ -1,15 +1,15 @@
 """A throwaway asyncssh server for the benchmarks' direct-TCP baselines.
 
-``python bench/sshd.py --host-key FILE --client-key FILE.pub --data DIR [--sftp-root DIR]``
-listens on 127.0.0.1:0 with the agent's own process handler
+``python -m bench.sshd --host-key FILE --host-cert FILE --user-ca FILE --data DIR
+[--sftp-root DIR]`` listens on 127.0.0.1:0 with the agent's own server options
+(:func:`shared.ssh_options.server_options`: the host certificate, the user CA trusted
+for session :data:`bench.common.DIRECT_SESSION_ID` only) and process handler
 (:func:`agent.processes.process_handler` around :func:`~agent.processes.handle_process`,
 auditing to ``DIR/audit.log`` and recording PTY sessions under ``DIR/recordings`` as the
-agent does) and the same server options :func:`agent.sshserver.serve_session` passes,
-prints ``listening on PORT`` on stdout, and serves until SIGTERM or SIGINT.
+agent does), prints ``listening on PORT`` on stdout, and serves until SIGTERM or SIGINT.
 With ``--sftp-root`` it also serves SFTP with the agent's
 :class:`agent.sftp.ConfinedSFTPServer` confined to that directory (auditing to the same
 log); without it, SFTP stays off as before.
-Keep it in step with :mod:`agent.sshserver` when that changes.
 
 It is a separate process on purpose: the baselines must be process-to-process,
 like the relayed path (console → relay → agent), not sharing one event loop.
@@ -24,20 +24,14 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import asyncssh
 
-import asyncssh  # noqa: E402
-
-from agent.audit import AgentAudit  # noqa: E402
-from agent.processes import SessionContext, process_handler  # noqa: E402
-from agent.sftp import ConfinedSFTPServer  # noqa: E402
-
-# Same values as agent/sshserver.py.
-LOGIN_TIMEOUT = 30
-KEEPALIVE = 30
-
-
-SESSION_ID = "ses-bench-direct"
+from agent.audit import AgentAudit
+from agent.processes import SessionContext, process_handler
+from agent.sftp import ConfinedSFTPServer
+from bench.common import DIRECT_SESSION_ID
+from shared.keys import load_private_key, parse_certificate
+from shared.ssh_options import server_options
 
 SFTPFactory = Callable[[asyncssh.SSHServerChannel[bytes]], asyncssh.SFTPServer]
 
@@ -48,29 +42,24 @@ def sftp_factory(root: Path | None, audit: AgentAudit) -> SFTPFactory | None:
         return None
     root.mkdir(parents=True, exist_ok=True)
     confined = str(root)
-    return lambda chan: ConfinedSFTPServer(chan, confined, audit, SESSION_ID)
+    return lambda chan: ConfinedSFTPServer(chan, confined, audit, DIRECT_SESSION_ID)
 
 
-async def serve(host_key: Path, client_key: Path, data: Path, sftp_root: Path | None) -> None:
+async def serve(
+    host_key: Path, host_cert: Path, user_ca: Path, data: Path, sftp_root: Path | None
+) -> None:
     data.mkdir(parents=True, exist_ok=True)
     audit = AgentAudit(data / "audit.log")
-    ctx = SessionContext(SESSION_ID, "bench", audit, recordings=data / "recordings")
-    server = await asyncssh.listen(
-        "127.0.0.1",
-        0,
-        config=None,
-        server_host_keys=[asyncssh.read_private_key(host_key)],
-        authorized_client_keys=asyncssh.read_authorized_keys(str(client_key)),
+    ctx = SessionContext(DIRECT_SESSION_ID, "bench", audit, recordings=data / "recordings")
+    options = server_options(
+        load_private_key(host_key),
+        parse_certificate(host_cert.read_bytes()),
+        user_ca.read_text().strip(),
+        DIRECT_SESSION_ID,
         process_factory=process_handler(ctx),
-        encoding=None,
-        login_timeout=LOGIN_TIMEOUT,
-        keepalive_interval=KEEPALIVE,
-        agent_forwarding=False,
-        x11_forwarding=False,
-        allow_scp=False,
         sftp_factory=sftp_factory(sftp_root, audit),  # off unless --sftp-root
-        compression_algs=None,
     )
+    server = await asyncssh.listen("127.0.0.1", 0, options=options)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -84,8 +73,9 @@ async def serve(host_key: Path, client_key: Path, data: Path, sftp_root: Path | 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host-key", type=Path, required=True, help="private host key file")
+    parser.add_argument("--host-cert", type=Path, required=True, help="its host certificate")
     parser.add_argument(
-        "--client-key", type=Path, required=True, help="the one authorized client public key"
+        "--user-ca", type=Path, required=True, help="public key of the user CA to trust"
     )
     parser.add_argument(
         "--data", type=Path, required=True, help="directory for the audit log and recordings"
@@ -97,7 +87,7 @@ def main() -> int:
         help="serve SFTP with the agent's ConfinedSFTPServer confined to this directory",
     )
     args = parser.parse_args()
-    asyncio.run(serve(args.host_key, args.client_key, args.data, args.sftp_root))
+    asyncio.run(serve(args.host_key, args.host_cert, args.user_ca, args.data, args.sftp_root))
     return 0
 
 

@@ -1,18 +1,18 @@
 """Bulk SSH throughput through the relay vs over direct TCP (architecture.md §8).
 
 Relayed path: a real ``qp-relay`` process and an enrolled ``qp-agent`` process (the
-tests' :class:`tests.procs.World` harness); this process is the console and
+:class:`harness.World` harness); this process is the console and
 connects with :func:`console.ssh_session.ssh_session`, exactly like ``qp exec``.
 
 Direct baseline: :mod:`bench.sshd` — an asyncssh server in its own process with the
 agent's process handler and server options — reached over plain TCP with the
-console's ``asyncssh.connect`` options and the cipher the relayed path negotiated.
+console's SSH options (:mod:`shared.ssh_options`) and the cipher the relayed path negotiated.
 
 Both directions, ``--runs`` runs each (median reported), runs interleaved:
 ``to_agent``      ``cat > /dev/null`` fed N MiB through stdin (write → drain)
 ``to_technician`` ``head -c N /dev/zero`` read back from stdout
 
-Run: ``.venv/bin/python bench/throughput.py [--mib 256] [--runs 3] [--cipher ALG]``
+Run: ``.venv/bin/python -m bench.throughput [--mib 256] [--runs 3] [--cipher ALG]``
 Ends with one JSON line of the figures. MB here is 10^6 bytes.
 """
 
@@ -29,12 +29,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import asyncssh
+import psutil  # type: ignore[import-untyped]
 
-import asyncssh  # noqa: E402
-import psutil  # type: ignore[import-untyped]  # noqa: E402
-
-from bench.common import (  # noqa: E402
+from bench.common import (
     Keys,
     Office,
     json_line,
@@ -45,9 +43,10 @@ from bench.common import (  # noqa: E402
     start_sshd,
     throwaway_keys,
 )
-from console.profile import Profile  # noqa: E402
-from console.ssh_session import KEEPALIVE, LOGIN_TIMEOUT, ssh_session  # noqa: E402
-from tests.procs import Proc, World  # noqa: E402
+from console.profile import Profile
+from console.ssh_session import ssh_session
+from harness import Proc, World
+from shared.ssh_options import connect
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -83,24 +82,8 @@ async def relayed(office: Office, cipher: str | None) -> AsyncIterator[Conn]:
 
 @contextlib.asynccontextmanager
 async def direct(port: int, keys: Keys, cipher: str) -> AsyncIterator[Conn]:
-    """The console's connect() options over plain TCP to :mod:`bench.sshd`."""
-    conn = await asyncssh.connect(
-        "127.0.0.1",
-        port,
-        config=None,
-        username="qp",
-        known_hosts=([asyncssh.import_public_key(keys.host_public)], [], []),
-        client_keys=[asyncssh.read_private_key(keys.client_key)],
-        agent_path=None,
-        password=None,
-        kbdint_auth=False,
-        gss_auth=False,
-        compression_algs=None,
-        keepalive_interval=KEEPALIVE,
-        login_timeout=LOGIN_TIMEOUT,
-        encoding=None,
-        encryption_algs=[cipher],
-    )
+    """The console's SSH options over plain TCP to :mod:`bench.sshd`."""
+    conn = await connect("127.0.0.1", keys.console_options(cipher), port=port)
     try:
         yield conn
     finally:
@@ -296,7 +279,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="qp-bench-tp-") as tmp:
         world = World(Path(tmp))
         try:
-            print("starting relay + agent (tests.procs.World) and the direct sshd…", flush=True)
+            print("starting relay + agent (harness.World) and the direct sshd…", flush=True)
             office = start_office(world)
             keys = throwaway_keys(Path(tmp) / "direct")
             sshd, port = start_sshd(world, keys)

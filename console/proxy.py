@@ -25,7 +25,7 @@ from websockets.exceptions import ConnectionClosed
 from console.keyagent import KeyAgent, socket_path
 from console.profile import Profile, home
 from console.rpc import RelayClient
-from console.ssh_session import PREFERRED_CIPHERS, request_session
+from console.ssh_session import request_session
 from console.stdio import stdio_streams
 from shared.keys import (
     generate_key,
@@ -35,6 +35,7 @@ from shared.keys import (
     save_private_key,
 )
 from shared.secrets_io import make_private_dir, write_private
+from shared.ssh_options import PREFERRED_CIPHERS
 from shared.transport import dial
 
 INCLUDE_MARK = "# added by qp ssh-config"

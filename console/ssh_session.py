@@ -18,19 +18,10 @@ import asyncssh
 from console.profile import Profile
 from console.rpc import RelayClient
 from shared.errors import AuthError, UnavailableError
-from shared.keys import generate_key, parse_certificate, parse_public_key, public_text
+from shared.keys import generate_key, parse_certificate, public_text
+from shared.ssh_options import client_options, connect
 from shared.transport import dial
 from shared.wstunnel import WebSocketTunnel
-
-KEEPALIVE = 30
-#: AES-GCM first: with AES-NI it costs both ends far less CPU than ChaCha20 (bench/).
-PREFERRED_CIPHERS = [
-    "aes128-gcm@openssh.com",
-    "chacha20-poly1305@openssh.com",
-    "aes256-gcm@openssh.com",
-    "aes256-ctr",
-]
-LOGIN_TIMEOUT = 30
 
 
 @dataclass(frozen=True)
@@ -38,11 +29,6 @@ class Opened:
     session_id: str
     agent_id: str
     agent_name: str
-
-
-def known_hosts_for(host_ca: str) -> tuple[list[Any], list[Any], list[Any]]:
-    """Trust exactly the relay's host CA: no plain keys, nothing revoked."""
-    return ([], [parse_public_key(host_ca)], [])
 
 
 def say_progress(event: dict[str, Any]) -> None:
@@ -82,23 +68,8 @@ async def ssh_session(
         ca_file=profile.ca_file,
     )
     try:
-        conn = await asyncssh.connect(
-            info["agent_id"],
-            tunnel=WebSocketTunnel(ws),
-            config=None,
-            username="qp",
-            known_hosts=known_hosts_for(info["host_ca"]),
-            client_keys=[(key, cert)],
-            agent_path=None,
-            password=None,
-            kbdint_auth=False,
-            gss_auth=False,
-            compression_algs=None,
-            encryption_algs=PREFERRED_CIPHERS,
-            keepalive_interval=KEEPALIVE,
-            login_timeout=LOGIN_TIMEOUT,
-            encoding=None,
-        )
+        options = client_options(info["agent_id"], info["host_ca"], key, cert)
+        conn = await connect(info["agent_id"], options, tunnel=WebSocketTunnel(ws))
     except asyncssh.HostKeyNotVerifiable as exc:
         await ws.close()
         raise AuthError(

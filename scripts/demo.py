@@ -15,9 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tests.procs import BIN, World  # noqa: E402
+from harness import BIN, World
 
 
 def say(text: str) -> None:

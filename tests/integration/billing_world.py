@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.procs import World
+from harness import World
 
 COMPANY = {
     "legal_name": "Quarkpulse IT B.V.",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.procs import Proc, World
+from harness import Proc, World
 
 
 @dataclass

@@ -21,9 +21,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from agent.files import AgentFiles, Identity
+from harness import BIN, World, timeout
 from shared.keys import sign_challenge
 from tests.integration.conftest import Office
-from tests.procs import BIN, World, timeout
 
 PROTOCOL_ERROR = 1002
 TOO_BIG = 1009

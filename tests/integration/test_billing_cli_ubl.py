@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from harness import World
 from tests.integration.billing_world import add_manual, invoice, office_world
 from tests.integration.test_billing_ubl import BR_NL_35, NLCIUS_CHECKED, Validate
 from tests.integration.test_billing_ubl import validate as validate  # noqa: F401  (fixture)
-from tests.procs import World
 
 
 @pytest.fixture(scope="module")

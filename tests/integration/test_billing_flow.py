@@ -9,8 +9,8 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from harness import World
 from tests.integration.billing_world import DUTCH, FLAT_CARD, import_card, start_office
-from tests.procs import World
 
 AMS = ZoneInfo("Europe/Amsterdam")
 

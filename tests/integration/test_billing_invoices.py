@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import BIN, World, timeout
 from tests.integration.billing_world import (
     DUTCH,
     FLAT_CARD,
@@ -21,7 +22,6 @@ from tests.integration.billing_world import (
     parallel,
     start_office,
 )
-from tests.procs import BIN, World, timeout
 
 
 @pytest.fixture(scope="module")

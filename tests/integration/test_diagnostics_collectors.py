@@ -24,11 +24,11 @@ from rich.console import Console
 from agent.diagnostics.collector import Collector
 from agent.diagnostics.options import DiagnosticsOptions, RelayClockReference, TcpTarget
 from agent.diagnostics.runner import default_collectors, take_snapshot
+from harness import timeout
 from shared.clock import Clock, SystemClock
 from shared.diag_view import render_diff, render_snapshot
 from shared.diagnostics import JournalInfo, Listener, Mount, Snapshot, decode, encode
 from shared.diagnostics_diff import diff
-from tests.procs import timeout
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux collectors")
 

@@ -11,8 +11,8 @@ import struct
 import termios
 import time
 
+from harness import BIN, timeout
 from tests.integration.conftest import Office
-from tests.procs import BIN, timeout
 
 
 def test_exec_keeps_stdout_stderr_and_status_apart(office: Office) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from tests.procs import BIN, Proc, World, timeout
+from harness import BIN, Proc, World, timeout
 
 T = TypeVar("T")
 

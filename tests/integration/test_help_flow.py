@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.procs import BIN, Proc, World
+from harness import BIN, Proc, World, timeout
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +74,6 @@ def test_help_request_to_resolution(site: tuple[World, Path, Proc]) -> None:
 
 def _wait_for_kinds(world: World, label: str, wanted: set[str]) -> set[str]:
     import time
-
-    from tests.procs import timeout
 
     deadline = time.monotonic() + timeout(20)
     while True:

@@ -25,7 +25,7 @@ from websockets.asyncio.client import ClientConnection
 
 from console.profile import Profile
 from console.rpc import RelayClient
-from console.ssh_session import known_hosts_for
+from harness import BIN, Proc, World, timeout
 from relay.app import Listen, Relay
 from relay.core.ids import new_id, new_token, token_hash
 from relay.model import EnrollToken
@@ -33,10 +33,10 @@ from relay.store.sqlite import SQLiteStore
 from shared.clock import SystemClock
 from shared.errors import AuthError
 from shared.keys import certificate_text, generate_key, parse_certificate, public_text
+from shared.ssh_options import client_options, connect
 from shared.transport import dial
 from shared.wstunnel import WebSocketTunnel
 from tests.integration.conftest import Office
-from tests.procs import BIN, Proc, World, timeout
 
 UNKNOWN_NAME = "no-such-pc"
 UNKNOWN_ID = "agt-000000000000"
@@ -88,22 +88,8 @@ async def ssh_over(
     ws: ClientConnection, info: dict[str, Any], key: asyncssh.SSHKey, cert: asyncssh.SSHCertificate
 ) -> asyncssh.SSHClientConnection:
     """SSH through the tunnel exactly as console/ssh_session.py does."""
-    return await asyncssh.connect(
-        info["agent_id"],
-        tunnel=WebSocketTunnel(ws),
-        config=None,
-        username="qp",
-        known_hosts=known_hosts_for(info["host_ca"]),
-        client_keys=[(key, cert)],
-        agent_path=None,
-        password=None,
-        kbdint_auth=False,
-        gss_auth=False,
-        compression_algs=None,
-        keepalive_interval=30,
-        login_timeout=timeout(15),
-        encoding=None,
-    )
+    options = client_options(info["agent_id"], info["host_ca"], key, cert)
+    return await connect(info["agent_id"], options, tunnel=WebSocketTunnel(ws))
 
 
 async def refused_by_agent(
@@ -387,25 +373,33 @@ async def test_bad_enrollment_tokens_are_refused(office: Office, tmp_path: Path)
 # -- 7. the console checks the agent's host certificate ------------------------------------
 
 
-def test_host_key_not_certified_by_host_ca_is_refused(office: Office, tmp_path: Path) -> None:
+@pytest.mark.parametrize("forgery", ["foreign-ca", "other-agent-id"])
+def test_host_key_not_certified_by_host_ca_is_refused(
+    office: Office, tmp_path: Path, forgery: str
+) -> None:
     w = office.world
-    agent_id, data = w.enroll("Acme", "rogue-pc")
+    name = f"rogue-{forgery}"
+    agent_id, data = w.enroll("Acme", name)
     host_key = asyncssh.read_private_key(data / "host_key")
     genuine = parse_certificate((data / "host_key-cert.pub").read_bytes())
-    foreign = asyncssh.generate_private_key("ssh-ed25519")
-    forged = foreign.generate_host_certificate(
+    # Another signer for the right agent id, or the relay's own host CA for another id.
+    if forgery == "foreign-ca":
+        signer, principal = asyncssh.generate_private_key("ssh-ed25519"), agent_id
+    else:
+        signer, principal = asyncssh.read_private_key(w.relay_data / "host_ca"), UNKNOWN_ID
+    forged = signer.generate_host_certificate(
         host_key,
         key_id=f"agent:{agent_id}",
-        principals=[agent_id],
+        principals=[principal],
         valid_after=now_ts() - 120,
         valid_before=now_ts() + 86400,
     )
-    assert forged.key.public_data == genuine.key.public_data  # same key, other signer
+    assert forged.key.public_data == genuine.key.public_data  # same key, other certificate
     (data / "host_key-cert.pub").write_text(certificate_text(forged) + "\n")
     agent = w.start_agent(data)
     try:
         marker = tmp_path / "rogue-ran"
-        proc = w.qp("exec", "rogue-pc", "--", "touch", str(marker), home="alice", check=False)
+        proc = w.qp("exec", name, "--", "touch", str(marker), home="alice", check=False)
         assert proc.returncode != 0
         line = one_line(proc.stderr)
         assert "host CA" in line and agent_id in line, line

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.procs import BIN, World
+from harness import BIN, World
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:

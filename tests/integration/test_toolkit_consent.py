@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from agent.control import control_call
+from harness import BIN, Proc, World
 from shared.clock import parse_iso
 from shared.errors import UsageError
 from tests.integration.conftest import Office
@@ -39,7 +40,6 @@ from tests.integration.toolkit_helpers import (
     spawn_qp,
     wait_until,
 )
-from tests.procs import BIN, Proc, World
 
 WAITING = r"^qp: waiting for the client's consent"
 NO_REQUEST = "no request is waiting for your consent"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import asyncssh
 import pytest
 
+from harness import Proc, timeout
 from shared.keys import generate_key
 from tests.integration.conftest import Office
 from tests.integration.toolkit_helpers import (
@@ -35,7 +36,6 @@ from tests.integration.toolkit_helpers import (
     start_web,
     wait_session_ended,
 )
-from tests.procs import Proc, timeout
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from harness import timeout
 from tests.integration.conftest import Office
 from tests.integration.toolkit_helpers import drive_pty, sha256
-from tests.procs import timeout
 
 SSH, SCP, SFTP = Path("/usr/bin/ssh"), Path("/usr/bin/scp"), Path("/usr/bin/sftp")
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from harness import BIN, timeout
 from tests.integration.conftest import Office
 from tests.integration.toolkit_helpers import (
     IsolatedAgent,
@@ -40,7 +41,6 @@ from tests.integration.toolkit_helpers import (
     start_web,
     wait_session_ended,
 )
-from tests.procs import BIN, timeout
 
 
 @dataclass(frozen=True)

@@ -22,13 +22,13 @@ from typing import Any
 
 import pytest
 
+from harness import BIN, Proc, World
 from relay.core.ids import new_id, token_hash
 from relay.core.support_codes import new_code, normalise_code
 from relay.model import SupportCode
 from relay.store.sqlite import SQLiteStore
 from shared.clock import SystemClock
 from tests.integration.toolkit_helpers import one_line, spawn_qp, wait_until
-from tests.procs import BIN, Proc, World
 
 REFUSED = "qp-agent: support code is invalid, expired or already used"
 THROTTLED = "qp-agent: too many failed attempts; retry in a minute"

@@ -21,11 +21,11 @@ import asyncssh
 
 from console.profile import Profile
 from console.rpc import RelayClient
-from console.ssh_session import known_hosts_for
+from harness import BIN, Proc, World, timeout
 from shared.keys import public_text
+from shared.ssh_options import client_options, connect
 from shared.transport import dial
 from shared.wstunnel import WebSocketTunnel
-from tests.procs import BIN, Proc, World, timeout
 
 T = TypeVar("T")
 
@@ -194,20 +194,8 @@ async def ssh_connect(
         tunnel=True,
         headers={"Authorization": f"Bearer {info['tunnel_token']}"},
     )
-    return await asyncssh.connect(
-        info["agent_id"],
-        tunnel=WebSocketTunnel(ws),
-        config=None,
-        username="qp",
-        known_hosts=known_hosts_for(info["host_ca"]),
-        client_keys=[(key, cert)],
-        agent_path=None,
-        password=None,
-        kbdint_auth=False,
-        gss_auth=False,
-        login_timeout=timeout(15),
-        encoding=None,
-    )
+    options = client_options(info["agent_id"], info["host_ca"], key, cert)
+    return await connect(info["agent_id"], options, tunnel=WebSocketTunnel(ws))
 
 
 # -- a web server "behind the agent" ------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 from agent.diagnostics.collector import Collector, Unavailable
 from agent.diagnostics.options import DiagnosticsOptions
 from agent.diagnostics.runner import take_snapshot
+from harness import timeout
 from shared.clock import Clock, FakeClock
 from shared.diagnostics import (
     MAX_ENCODED_SIZE,
@@ -21,7 +22,6 @@ from shared.diagnostics import (
     encoded_size,
 )
 from shared.errors import LocalProtocolError
-from tests.procs import timeout
 from tests.unit.diagnostics_samples import data, healthy, mount
 
 HEALTHY = healthy()

@@ -1,0 +1,94 @@
+"""shared.ssh_options: the one place the console's and the agent's SSH options are made."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, cast
+
+import asyncssh
+import pytest
+
+from shared.keys import generate_key, public_text
+from shared.ssh_options import (
+    PREFERRED_CIPHERS,
+    KnownHosts,
+    authorized_for,
+    client_options,
+    connect,
+    server_options,
+)
+from shared.wstunnel import WebSocketTunnel
+
+CA = generate_key()
+KEY = generate_key()
+USER_CERT = CA.generate_user_certificate(KEY, "tech", principals=["session:ses-1"])
+HOST_CERT = CA.generate_host_certificate(KEY, "agent", principals=["agt-1"])
+
+
+class RefusingTunnel:
+    """A tunnel whose far end is never there: connect() fails before any SSH."""
+
+    async def create_connection(self, *_args: Any) -> Any:
+        raise ConnectionRefusedError("no agent behind this tunnel")
+
+    def close(self) -> None:
+        pass
+
+    async def wait_closed(self) -> None:
+        pass
+
+
+def test_client_trusts_only_the_host_ca_for_the_agent_id() -> None:
+    options = client_options("agt-1", public_text(CA), KEY, USER_CERT)
+    plain, authorities, revoked = cast(KnownHosts, options.known_hosts)
+    assert (plain, revoked) == ([], [])
+    assert [public_text(ca) for ca in authorities] == [public_text(CA)]
+    assert options.host_key_alias == "agt-1"  # the principal the host cert must carry
+    assert options.username == "qp"
+    assert (options.password, options.kbdint_auth, options.gss_auth) == (None, False, False)
+    assert options.compression_algs == [b"none"]
+    assert options.encryption_algs == [alg.encode() for alg in PREFERRED_CIPHERS]
+    assert (options.keepalive_interval, options.login_timeout) == (30, 30)
+
+
+def test_benchmarks_may_choose_the_cipher_and_nothing_else() -> None:
+    options = client_options(
+        "agt-1", public_text(CA), KEY, USER_CERT, encryption_algs=["chacha20-poly1305@openssh.com"]
+    )
+    assert options.encryption_algs == [b"chacha20-poly1305@openssh.com"]
+    assert options.host_key_alias == "agt-1" and options.compression_algs == [b"none"]
+
+
+async def test_connect_never_reads_the_users_ssh_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A config asyncssh cannot parse: reading it would raise ConfigParseError.
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "config").write_text("Host *\n    Port not-a-number\n")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    options = client_options("agt-1", public_text(CA), KEY, USER_CERT)
+    tunnel = cast(WebSocketTunnel, RefusingTunnel())
+    with pytest.raises(ConnectionRefusedError, match="no agent behind this tunnel"):
+        await connect("agt-1", options, tunnel=tunnel)
+
+
+def test_server_trusts_the_user_ca_for_this_session_only() -> None:
+    options = server_options(
+        KEY, HOST_CERT, public_text(CA), "ses-1", process_factory=lambda _process: None
+    )
+    assert list(options.server_host_keys) == [b"ssh-ed25519-cert-v01@openssh.com", b"ssh-ed25519"]
+    assert options.sftp_factory is None  # no SFTP unless the caller serves it
+    assert (options.agent_forwarding, options.x11_forwarding, options.allow_scp) == (
+        False,
+        False,
+        False,
+    )
+    assert options.compression_algs == [b"none"]
+    assert (options.keepalive_interval, options.login_timeout) == (30, 30)
+
+
+def test_authorized_for_names_the_session_principal() -> None:
+    keys = authorized_for(public_text(CA), "ses-1")
+    assert isinstance(keys, asyncssh.SSHAuthorizedKeys)
+    with pytest.raises(ValueError, match="malformed session id"):
+        authorized_for(public_text(CA), 'ses-1" evil')
