@@ -45,6 +45,7 @@ from bench.common import (
     throwaway_keys,
 )
 from console.profile import Profile
+from console.rpc import RelayClient
 from harness import BIN, World
 
 SSH = "/usr/bin/ssh"
@@ -68,6 +69,13 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
 
 def ssh_argv(keys: Keys, port: int) -> list[str]:
     return [SSH, *keys.openssh_args(port), "-o", "BatchMode=yes", "127.0.0.1", "true"]
+
+
+async def store_writes(world: World) -> int:
+    """The relay's committed write transactions so far (``relay.status``, admin)."""
+    async with RelayClient(Profile(world.url, world.admin_token)) as client:
+        status = await client.call("relay.status")
+    return int(status["store_write_transactions"])
 
 
 async def breakdown(office: Office, runs: int) -> dict[str, float]:
@@ -118,6 +126,7 @@ def main() -> int:
             for argv in commands.values():  # warm caches once, not counted
                 timed(argv, env)
             times: dict[str, list[float]] = {name: [] for name in commands}
+            writes_before = asyncio.run(store_writes(world))
             for i in range(runs):  # interleaved, so drift hits all alike
                 for name, argv in commands.items():
                     times[name].append(timed(argv, env))
@@ -126,6 +135,7 @@ def main() -> int:
                     + "  ".join(f"{n} {times[n][-1] * 1000:6.1f} ms" for n in commands),
                     flush=True,
                 )
+            writes = asyncio.run(store_writes(world)) - writes_before
             steps = asyncio.run(breakdown(office, min(runs, 10)))
         finally:
             world.close()
@@ -142,6 +152,7 @@ def main() -> int:
         ('python -c "import console.cli"', f"{ms['import_cli']:7.1f} ms"),
         ("… plus console.remote (all qp exec imports)", f"{ms['import_exec']:7.1f} ms"),
         ("qp exec beyond interpreter + imports", f"{beyond:7.1f} ms"),
+        ("relay write transactions per qp exec", f"{writes / runs:7.1f}   (budget ≤ 5)"),
     ]
     print()
     print(f"Session setup from a fresh process, median of {runs} runs (load avg {load:.2f})")
@@ -161,6 +172,7 @@ def main() -> int:
         "import_console_cli_ms": round(ms["import_cli"], 1),
         "import_console_exec_ms": round(ms["import_exec"], 1),
         "qp_exec_beyond_imports_ms": round(beyond, 1),
+        "relay_write_transactions_per_exec": round(writes / runs, 2),
         "inprocess_steps_ms": {step: round(s * 1000, 1) for step, s in steps.items()},
         "loadavg_1m": round(load, 2),
         "wall_s": round(time.monotonic() - started, 1),

@@ -45,6 +45,9 @@ class Diagnostics:
         self._last_phase: dict[str, float] = {}
         self._with_before: set[str] = set()
         self._interval = settings.session_snapshot_interval
+        #: Snapshots kept since start; live views (and tests) wait on it to grow.
+        self.kept = 0
+        self._kept_changed = asyncio.Condition()
 
     async def keep(
         self,
@@ -69,7 +72,16 @@ class Diagnostics:
             worst_severity(clean),
             clean,
         )
-        return await self.store.add_snapshot(record, self.settings.snapshots_per_agent)
+        snapshot_id = await self.store.add_snapshot(record, self.settings.snapshots_per_agent)
+        async with self._kept_changed:
+            self.kept += 1
+            self._kept_changed.notify_all()
+        return snapshot_id
+
+    async def wait_kept(self, count: int) -> None:
+        """Return once :attr:`kept` has reached ``count``."""
+        async with self._kept_changed:
+            await self._kept_changed.wait_for(lambda: self.kept >= count)
 
     async def refresh(self, agent_id: str, session_id: str | None = None, phase: str = "") -> int:
         """Ask the agent for a fresh snapshot and wait for it; returns its id."""

@@ -66,8 +66,8 @@ async def agent_link(
         agent = await enrollment.authenticate(
             body["agent_id"][:64], body["signature"], nonce, peer(ws)
         )
-        await ws.send(encode(Message("welcome", {"agent_id": agent.id, "name": agent.name})))
-        await _linked(services, links, ws, agent)
+        welcome = Message("welcome", {"agent_id": agent.id, "name": agent.name})
+        await _linked(services, links, ws, agent, welcome)
     else:
         raise RemoteProtocolError(f"expected auth, enroll or support, got {first.type}")
 
@@ -77,9 +77,14 @@ def _proof(body: dict[str, Any], nonce: str) -> Proof:
 
 
 async def _linked(
-    services: Services, links: AgentLinks, ws: ServerConnection, agent: Agent
+    services: Services,
+    links: AgentLinks,
+    ws: ServerConnection,
+    agent: Agent,
+    welcome: Message | None = None,
 ) -> None:
-    """Serve an authenticated agent until its link drops."""
+    """Serve an authenticated agent until its link drops; ``welcome`` is sent once
+    the link is attached and noted, so an agent that reads it is online."""
     limits = services.settings.limits
     ws.protocol.max_message_size = limits.agent_max_message
     link = AgentLink(agent.id, ws)
@@ -88,6 +93,8 @@ async def _linked(
     log.info("agent %s (%s) online from %s", agent.id, agent.name, peer(ws))
     state = Linked(services, agent, link)
     try:
+        if welcome is not None:
+            await link.send(welcome)
         while True:
             msg = await receive(ws, AGENT_TO_RELAY, limits.agent_max_message)
             handler = HANDLERS.get(msg.type)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import re
 import secrets
 import shlex
 import time
@@ -26,7 +25,6 @@ from websockets.asyncio.client import ClientConnection
 from console.profile import Profile
 from console.rpc import RelayClient
 from harness import BIN, Proc, World, timeout
-from relay.app import Listen, Relay
 from relay.core.ids import new_id, new_token, token_hash
 from relay.model import EnrollToken
 from relay.store.sqlite import SQLiteStore
@@ -37,6 +35,7 @@ from shared.ssh_options import client_options, connect
 from shared.transport import dial
 from shared.wstunnel import WebSocketTunnel
 from tests.integration.conftest import Office
+from tests.integration.inprocess import arun, node_with_agent
 
 UNKNOWN_NAME = "no-such-pc"
 UNKNOWN_ID = "agt-000000000000"
@@ -418,120 +417,13 @@ class Tapped:
     data: bytes
 
 
-class AsyncProc:
-    """A long-running child on this event loop (the relay is served by it too)."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        assert proc.stderr is not None
-        self.proc = proc
-        self.lines: list[str] = []
-        self._eof = False
-        self._news = asyncio.Event()
-        self._reader = asyncio.create_task(self._read(proc.stderr))
-
-    @classmethod
-    async def spawn(cls, world: World, argv: list[str], home: str = "admin") -> AsyncProc:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            env=world.env(home),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        return cls(proc)
-
-    async def _read(self, stream: asyncio.StreamReader) -> None:
-        async for raw in stream:
-            self.lines.append(raw.decode(errors="replace").rstrip("\n"))
-            self._news.set()
-        self._eof = True
-        self._news.set()
-
-    async def wait_line(self, pattern: str, within: float = 15) -> str:
-        rx = re.compile(pattern)
-
-        async def find() -> str:
-            seen = 0
-            while True:
-                for line in self.lines[seen:]:
-                    if rx.search(line):
-                        return line
-                seen = len(self.lines)
-                if self._eof:
-                    raise AssertionError(f"no line matching {pattern!r}: {self.lines[-20:]}")
-                self._news.clear()
-                await self._news.wait()
-
-        return await asyncio.wait_for(find(), timeout(within))
-
-    async def stop(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.terminate()
-            try:
-                await asyncio.wait_for(self.proc.wait(), timeout(10))
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-        await self._reader
-
-
-async def arun(
-    world: World, argv: list[str], home: str = "admin", check: bool = True
-) -> tuple[int, bytes, bytes]:
-    """Run a CLI to completion without blocking the loop that serves the relay."""
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        env=world.env(home),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout(60))
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    code = proc.returncode
-    assert code is not None
-    if check and code != 0:
-        raise AssertionError(f"{argv} exited {code}: {err.decode(errors='replace')}")
-    return code, out, err
-
-
-async def aqp_json(world: World, *args: str) -> Any:
-    _, out, _ = await arun(world, [str(BIN / "qp"), *args, "--json"])
-    return json.loads(out)
-
-
 async def test_relay_pumps_only_ciphertext(world: World) -> None:
     frames: list[Tapped] = []
-    world.init_relay(heartbeat_interval=1)
-    server = await Relay.open(
-        world.relay_data, tap=lambda sid, way, data: frames.append(Tapped(sid, way, bytes(data)))
-    )
-    agent: AsyncProc | None = None
-    try:
-        world.url = await server.start(Listen("127.0.0.1", 0))
-        await arun(world, [str(BIN / "qp"), "login", world.url, "--token", world.admin_token])
-        await arun(world, [str(BIN / "qp"), "customer", "add", "Initech"])
-        token = (await aqp_json(world, "enroll-token", "create", "--customer", "Initech"))["token"]
-        data = world.root / "agents" / "initech-pc"
-        await arun(
-            world,
-            [str(BIN / "qp-agent"), "enroll", world.url, "--token", token, "--name", "initech-pc"]
-            + ["--data", str(data)],
-        )
-        agent = await AsyncProc.spawn(world, [str(BIN / "qp-agent"), "run", "--data", str(data)])
-        await agent.wait_line(r"connected to relay as")
-
+    tap = lambda sid, way, data: frames.append(Tapped(sid, way, bytes(data)))  # noqa: E731
+    async with node_with_agent(world, "initech-pc", tap=tap, heartbeat_interval=1):
         marker = secrets.token_hex(16)
         _, out, _ = await arun(world, [str(BIN / "qp"), "exec", "initech-pc", "--", "echo", marker])
         assert out == f"{marker}\n".encode()
-    finally:
-        if agent is not None:
-            await agent.stop()
-        await server.stop()
 
     assert frames, "the tap saw nothing: the test would prove nothing"
     assert sum(len(f.data) for f in frames) > 0
