@@ -72,7 +72,7 @@ def entry(n: int, span_s: int) -> BillableEntry:
         amount=amount,
         status="approved",
         created_at=start,
-        ticket=f"REQ-{n % 997}",
+        request=f"REQ-{n % 997}",
         details={"synthetic": True},
         surcharges=(f"evening +50 % ({minutes} min)",) if surcharged else (),
         card_digest="synthetic",

@@ -94,7 +94,7 @@ class Session:
     bytes_to_technician: int = 0
     active_minutes: int = 0  # minutes with traffic
     traffic_minutes: tuple[int, ...] = ()  # which minutes (from started_at) had traffic
-    ticket: str | None = None
+    request: str | None = None  # the help request (REQ-n) or outside reference
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ class TimeEntry:
     status: str  # draft | approved | invoiced
     created_at: datetime
     service_type: str = "remote_support"
-    ticket: str | None = None
+    request: str | None = None  # the help request (REQ-n) or outside reference
     notes: str = ""
     details: dict[str, Any] = field(default_factory=dict)  # how the figures were derived
 

@@ -75,7 +75,7 @@ def session_json(s: Session, names: Names) -> dict[str, Any]:
         "agent_name": names.agent(s.agent_id),
         "technician": names.technician(s.technician_id),
         "kind": s.kind,
-        "request": s.ticket,
+        "request": s.request,
         "state": s.state,
         "end_reason": s.end_reason,
         "created_at": iso(s.created_at),

@@ -42,7 +42,7 @@ def entry_row(e: BillableEntry, names: Names, invoices: dict[str, str]) -> dict[
         "service_type": e.service_type,
         "complexity": e.complexity,
         "urgent": e.urgent,
-        "request": e.ticket,
+        "request": e.request,
         "started_at": iso(e.started_at),
         "ended_at": iso(e.ended_at),
         "actual_seconds": e.actual_seconds,
@@ -136,7 +136,7 @@ async def time_edit(ctx: Context, params: Params) -> Any:
         if (value := text(params, key)) is not None:
             changes[field] = value
     if "request" in params:
-        changes["ticket"] = text(params, "request") or ""
+        changes["request"] = text(params, "request") or ""
     if "notes" in params:
         changes["notes"] = text(params, "notes", limit=MAX_NOTES) or ""
     if "urgent" in params:
@@ -183,7 +183,7 @@ async def time_add(ctx: Context, params: Params) -> Any:
         "ended_at": end,
         "complexity": text(params, "complexity"),
         "urgent": bool(params.get("urgent", False)),
-        "ticket": text(params, "request"),
+        "request": text(params, "request"),
         "notes": text(params, "notes", limit=MAX_NOTES),
     }
     entry = await services.entries.add(ctx.tech, worker, customer.id, work, now)

@@ -37,7 +37,7 @@ def draft_entry(
         amount=amount(minutes, hourly_rate),
         status="draft",
         created_at=created_at,
-        ticket=session.ticket,
+        request=session.request,
         details={
             "rounding": {
                 "minimum_minutes": rule.minimum_minutes,
@@ -71,7 +71,7 @@ def entry_from_computation(
         status="draft",
         created_at=created_at,
         service_type=computation.context.service_type,
-        ticket=computation.request,
+        request=computation.request,
         notes=notes,
         details=computation.explanation,
     )

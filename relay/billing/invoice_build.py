@@ -123,7 +123,7 @@ def line_for(
         description=description[:MAX_DESCRIPTION],
         supply_date=supply_date,
         technician=technician,
-        request_ref=entry.ticket or None,
+        request_ref=entry.request or None,
         actual_minutes=int(actual),
         billable_minutes=entry.billable_minutes,
         unit_price=unit_price(entry),

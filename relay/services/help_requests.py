@@ -108,7 +108,7 @@ class HelpRequests:
         ]
         label = hr.label(found.id)
         value["sessions"] = [
-            s.id for s in await self.store.list_sessions(1000) if s.ticket == label
+            s.id for s in await self.store.list_sessions(1000) if s.request == label
         ]
         return value
 

@@ -186,7 +186,7 @@ class SessionManager:
         technician_id: str,
         customer_id: str,
         kind: str,
-        ticket: str | None = None,
+        request: str | None = None,
         session_id: str | None = None,
         audit: Sequence[AuditEvent] = (),
     ) -> tuple[LiveSession, dict[str, str]]:
@@ -203,7 +203,7 @@ class SessionManager:
             state=state.value,
             created_at=self.clock.now(),
             relay_node=self.node_id,
-            ticket=ticket,
+            request=request,
         )
         # A failed write refuses the session: never an unbilled session.
         await self.store.add_session(row, audit=audit)

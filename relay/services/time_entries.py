@@ -40,7 +40,7 @@ from relay.store.interface import Store
 from shared.clock import Clock, iso
 from shared.errors import ConfigError, NotFoundError, UsageError
 
-EDITABLE = ("service_type", "complexity", "urgent", "ticket", "notes")
+EDITABLE = ("service_type", "complexity", "urgent", "request", "notes")
 MAX_NOTES = 2000
 MAX_MANUAL = timedelta(hours=24)
 
@@ -72,7 +72,7 @@ def check_changes(changes: dict[str, Any]) -> dict[str, Any]:
             raise UsageError(f"complexity must be one of {', '.join(COMPLEXITIES)}")
         if name == "urgent" and not isinstance(value, bool):
             raise UsageError("urgent must be true or false")
-        if name in ("ticket", "notes") and not isinstance(value, str):
+        if name in ("request", "notes") and not isinstance(value, str):
             raise UsageError(f"{name} must be text")
         if name == "notes" and len(value) > MAX_NOTES:
             raise UsageError(f"notes are longer than {MAX_NOTES} characters")
@@ -111,13 +111,13 @@ async def edit_entry(
 async def _recomputed(
     book: RateBook, entry: BillableEntry, changes: dict[str, Any]
 ) -> BillableEntry:
-    request = changes.get("ticket", entry.ticket) or None
+    request = changes.get("request", entry.request) or None
     notes = changes.get("notes", entry.notes)
     if not entry.card_digest:
         if {"complexity", "urgent"} & changes.keys():
             entry_facts(entry)  # raises: a default-rate entry has no card to price them
         service = changes.get("service_type", entry.service_type)
-        return replace(entry, ticket=request, notes=notes, service_type=service)
+        return replace(entry, request=request, notes=notes, service_type=service)
     sessions, context = entry_facts(entry)
     context = EntryContext(
         technician_level=context.technician_level,
@@ -147,7 +147,7 @@ async def add_manual(
     now: datetime,
 ) -> BillableEntry:
     """Record manual work: ``work`` holds ``service_type``, ``started_at``,
-    ``ended_at``, and optionally ``complexity``, ``urgent``, ``ticket``, ``notes``."""
+    ``ended_at``, and optionally ``complexity``, ``urgent``, ``request``, ``notes``."""
     start, end = work["started_at"], work["ended_at"]
     if end <= start:
         minutes = (end - start).total_seconds() / 60
@@ -176,7 +176,7 @@ async def add_manual(
             customer_id=customer_id,
             technician_id=technician.id,
             agent_id="",
-            request=work.get("ticket") or None,
+            request=work.get("request") or None,
             started_at=start,
             ended_at=end,
             traffic_minutes=frozenset(range(-(-span // 60))),  # manual work is never idle
@@ -226,7 +226,7 @@ def _default_manual(
         status="draft",
         created_at=now,
         service_type=work["service_type"],
-        ticket=work.get("ticket") or None,
+        request=work.get("request") or None,
         notes=work.get("notes") or "",
         details={"manual": True, "rounding": rule.__dict__},
         source="manual",

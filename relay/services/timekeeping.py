@@ -171,7 +171,7 @@ def change_log(
         "service_type",
         "complexity",
         "urgent",
-        "ticket",
+        "request",
         "notes",
         "started_at",
         "ended_at",
@@ -246,7 +246,7 @@ class Timekeeper:
 
     async def _context(self, draft: TimeEntry) -> EntryContext:
         tech = await self.store.get_technician(draft.technician_id)
-        urgent = await self.is_urgent(draft.customer_id, draft.ticket)
+        urgent = await self.is_urgent(draft.customer_id, draft.request)
         return EntryContext(technician_level=tech.level if tech else 1, urgent=urgent)
 
     async def _merge(self, facts: SessionFacts, card: RateCard) -> EntryUpdate | None:
@@ -296,7 +296,7 @@ def _facts(close: SessionClose, draft: TimeEntry) -> SessionFacts:
         customer_id=draft.customer_id,
         technician_id=draft.technician_id,
         agent_id=draft.agent_id,
-        request=draft.ticket,
+        request=draft.request,
         started_at=draft.started_at,
         ended_at=draft.started_at + timedelta(seconds=draft.actual_seconds),
         traffic_minutes=frozenset(close.traffic_minutes),

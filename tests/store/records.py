@@ -83,7 +83,7 @@ def session(id: str = "ses-1", created_at: datetime = T0, relay_node: str = "nod
         state="requested",
         created_at=created_at,
         relay_node=relay_node,
-        ticket="T-1234",
+        request="T-1234",
     )
 
 
@@ -104,7 +104,7 @@ def time_entry(
         amount=Decimal("43.75"),
         status="draft",
         created_at=created_at,
-        ticket="T-1234",
+        request="T-1234",
         notes="printer driver reinstalled",
         details={"rounding": "15min", "increments": 2, "minimum_minutes": 15},
     )

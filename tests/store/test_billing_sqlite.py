@@ -93,6 +93,7 @@ async def test_entries_of_an_older_database_survive_the_billing_migration(
         del tech["customer_ids"]
         db.execute(insert_sql("technicians", tech), tech)
         values = columns(old)
+        values["ticket"] = values.pop("request")  # its name before migration 0006
         db.execute(insert_sql("time_entries", values), values)
         db.commit()
     store = SQLiteStore(str(path))

@@ -50,7 +50,7 @@ def entry(
         amount=Decimal("45.00"),
         status="draft",
         created_at=at(start + minutes),
-        ticket="REQ-7",
+        request="REQ-7",
         details={"facts": {"sessions": []}},
         complexity="complex",
         urgent=True,
@@ -146,7 +146,7 @@ async def test_billable_entry_round_trips_every_field(store: Store) -> None:
     assert light == replace(e, details={})
     # The spine's view of the same row still works.
     (plain,) = await store.list_time_entries()
-    assert (plain.id, plain.amount, plain.ticket) == ("ent-1", Decimal("45.00"), "REQ-7")
+    assert (plain.id, plain.amount, plain.request) == ("ent-1", Decimal("45.00"), "REQ-7")
 
 
 async def test_entries_are_queried_by_filters_in_start_order(store: Store) -> None:

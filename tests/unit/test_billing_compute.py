@@ -237,7 +237,7 @@ def test_entry_record_from_a_computation() -> None:
     assert (entry.amount, entry.billable_minutes, entry.status) == (Decimal("30.00"), 20, "draft")
     assert entry.started_at == local("2026-01-05 10:00")
     assert entry.ended_at - entry.started_at == timedelta(minutes=20)
-    assert entry.ticket == "T-1" and entry.details["card"]["digest"] == c.card_digest
+    assert entry.request == "T-1" and entry.details["card"]["digest"] == c.card_digest
 
 
 @pytest.mark.parametrize(

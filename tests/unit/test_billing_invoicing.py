@@ -63,7 +63,7 @@ def entry(
         status="draft",
         created_at=start,
         service_type="phone",
-        ticket="REQ-3",
+        request="REQ-3",
         source="manual",
         surcharges=("evening +50 % (10 min)",),
     )

@@ -72,7 +72,7 @@ async def test_a_session_is_priced_by_the_card_in_force(store: Store) -> None:
         25,
         Decimal("37.50"),
     )
-    assert (entry.card_digest, entry.ticket, entry.complexity) == (digest, "REQ-1", "standard")
+    assert (entry.card_digest, entry.request, entry.complexity) == (digest, "REQ-1", "standard")
     assert entry.details["facts"]["context"]["technician_level"] == 2  # from alice's record
 
 

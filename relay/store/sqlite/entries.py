@@ -129,7 +129,7 @@ class SQLiteEntries(SQLiteBase):
         rows = await self._fetch(
             "find the entry to merge into",
             "SELECT * FROM time_entries WHERE customer_id = ? AND technician_id = ?"
-            " AND agent_id = ? AND COALESCE(ticket, '') = ? AND status = 'draft'"
+            " AND agent_id = ? AND COALESCE(request, '') = ? AND status = 'draft'"
             " AND source = 'session' AND card_digest <> '' AND ended_at >= ?"
             " ORDER BY ended_at DESC, id DESC LIMIT 1",
             (customer_id, technician_id, agent_id, request or "", encode(ended_since)),
