@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from agent.audit import AgentAudit
@@ -31,7 +32,15 @@ from agent.sshserver import open_tunnel, serve_session
 from shared.backoff import full_jitter
 from shared.clock import SystemClock, iso
 from shared.diagnostics import to_json
-from shared.errors import AuthError, QPError, RemoteProtocolError, error_from_code
+from shared.errors import (
+    NORMAL_CLOSURE,
+    AuthError,
+    QPError,
+    RemoteProtocolError,
+    UnavailableError,
+    error_from_close,
+    error_from_code,
+)
 from shared.keys import sign_challenge
 from shared.protocol.messages import RELAY_TO_AGENT, Message, decode, encode
 from shared.transport import dial
@@ -75,6 +84,13 @@ class LocalSession:
         }
 
 
+def _error_in(msg: Message) -> QPError | None:
+    """The error a relay's ``error`` message reports, or None for any other message."""
+    if msg.type != "error":
+        return None
+    return error_from_code(msg.body["code"], msg.body["message"])
+
+
 class AgentRunner:
     """The always-on agent: one control link, any number of sessions."""
 
@@ -94,8 +110,11 @@ class AgentRunner:
         self.online = asyncio.Event()
         #: Support mode links once: its identity dies with the link.
         self.reconnect = True
-        #: Why the last link attempt failed, when the relay said why.
+        #: Why the last link ended, when it did not end normally (None after a
+        #: normal close or our own stop).
         self.failure: QPError | None = None
+        #: The last link's close code and reason; None if it never opened.
+        self.closed: tuple[int | None, str] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
@@ -106,17 +125,17 @@ class AgentRunner:
         try:
             while not stop.is_set():
                 started = self._clock.monotonic()
+                self.failure, self.closed = None, None
                 try:
                     await self._link_once(stop)
-                except AuthError as exc:
+                except QPError as exc:
                     self.failure = exc
-                    if self.reconnect:
-                        log.error("relay refused this agent: %s (revoked? enroll again)", exc)
+                except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError) as exc:
+                    self.failure = UnavailableError(f"connection failed: {exc}")
+                if isinstance(self.failure, AuthError):
                     attempt = max(attempt, 8)
-                except (QPError, OSError, ConnectionClosed, InvalidHandshake, TimeoutError) as exc:
-                    self.failure = exc if isinstance(exc, QPError) else None
-                    if self.reconnect:  # support mode reports its one failure itself
-                        log.warning("link to relay lost: %s", exc)
+                if self.reconnect:  # support mode reports its one failure itself
+                    self._log_disconnect()
                 self._send = None
                 self.online.clear()
                 self._status(online=False)
@@ -137,43 +156,87 @@ class AgentRunner:
             with contextlib.suppress(OSError):
                 self.files.control_socket.unlink()
 
+    def _log_disconnect(self) -> None:
+        """One line per ended link: why, and the relay's close code and reason."""
+        closed = ""
+        if self.closed is not None:
+            code, reason = self.closed
+            closed = f" [close code {code}, reason {reason!r}]"
+        if isinstance(self.failure, AuthError):
+            hint = "(revoked? enroll again)"
+            log.error("relay refused this agent: %s %s%s", self.failure, hint, closed)
+        elif self.failure is not None:
+            log.warning("link to relay lost: %s%s", self.failure, closed)
+        else:
+            log.info("link to relay closed%s", closed)
+
     async def _link_once(self, stop: asyncio.Event) -> None:
+        """One link, from the relay's challenge until ``stop`` or the relay closes it.
+
+        Returns after ``stop`` or a normal close of an accepted link. Raises the
+        relay's reason when it refused us (an ``error`` message, then or instead of
+        the welcome) or closed the link otherwise (see :func:`error_from_close`).
+        """
         ident = self.ident
         ws = await dial(f"{ident.relay_url}/v1/agent", ca_file=ident.ca_file)
-        async with ws:
-            challenge = decode(await ws.recv(), RELAY_TO_AGENT)
-            if challenge.type != "challenge":
-                raise RemoteProtocolError("the relay did not start with a challenge")
-            await ws.send(encode(self.hello(challenge)))
-            welcome = decode(await ws.recv(), RELAY_TO_AGENT)
-            if welcome.type == "error":
-                raise error_from_code(welcome.body["code"], welcome.body["message"])
-            if welcome.type not in ("welcome", "support_ok"):
-                raise RemoteProtocolError(f"expected welcome, got {welcome.type}")
-            self.welcomed(welcome)
-            lock = asyncio.Lock()
+        accepted = False
+        # An error message right before the close says why better than the close.
+        last_error: QPError | None = None
+        try:
+            async with ws:
+                challenge = await self._receive(ws, "challenge")
+                # A relay that refuses us may close before reading this; its
+                # refusal is then still waiting to be read below.
+                with contextlib.suppress(ConnectionClosed):
+                    await ws.send(encode(self.hello(challenge)))
+                welcome = await self._receive(ws, "welcome", "support_ok")
+                self.welcomed(welcome)
+                accepted = True
+                lock = asyncio.Lock()
 
-            async def send(message: Message) -> None:
-                async with lock:
-                    await ws.send(encode(message))
+                async def send(message: Message) -> None:
+                    async with lock:
+                        await ws.send(encode(message))
 
-            self._send = send
-            log.info("connected to relay as %s", ident.agent_id)
-            self._status(online=True)
-            self.online.set()
-            stopper = asyncio.create_task(stop.wait())
-            try:
-                while True:
-                    receiver = asyncio.create_task(ws.recv())
-                    done, _ = await asyncio.wait(
-                        {receiver, stopper}, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    if stopper in done:
-                        receiver.cancel()
-                        return
-                    await self._handle(decode(receiver.result(), RELAY_TO_AGENT), send)
-            finally:
-                stopper.cancel()
+                self._send = send
+                log.info("connected to relay as %s", self.ident.agent_id)
+                self._status(online=True)
+                self.online.set()
+                stopper = asyncio.create_task(stop.wait())
+                try:
+                    while True:
+                        receiver = asyncio.create_task(ws.recv())
+                        done, _ = await asyncio.wait(
+                            {receiver, stopper}, return_when=asyncio.FIRST_COMPLETED
+                        )
+                        if stopper in done:
+                            receiver.cancel()
+                            return
+                        msg = decode(receiver.result(), RELAY_TO_AGENT)
+                        last_error = _error_in(msg)
+                        await self._handle(msg, send)
+                finally:
+                    stopper.cancel()
+        except ConnectionClosed as exc:
+            code = exc.rcvd.code if exc.rcvd is not None else None
+            if last_error is not None:
+                raise last_error from exc
+            if not (accepted and code == NORMAL_CLOSURE):
+                raise error_from_close(code, exc.rcvd.reason if exc.rcvd else "") from exc
+        finally:
+            self.closed = (ws.close_code, ws.close_reason or "")
+
+    @staticmethod
+    async def _receive(ws: ClientConnection, *expected: str) -> Message:
+        """The next handshake message, which must be of an ``expected`` type; an
+        ``error`` message from the relay is raised as the error it names."""
+        msg = decode(await ws.recv(), RELAY_TO_AGENT)
+        refusal = _error_in(msg)
+        if refusal is not None:
+            raise refusal
+        if msg.type not in expected:
+            raise RemoteProtocolError(f"expected {' or '.join(expected)}, got {msg.type}")
+        return msg
 
     def hello(self, challenge: Message) -> Message:
         """The first message after the relay's challenge (overridden for support mode)."""
@@ -218,7 +281,7 @@ class AgentRunner:
             waiter = self._replies.pop(msg.body["ref"], None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(msg.body)
-        elif msg.type == "error":
+        elif msg.type == "error" and self.reconnect:  # support mode reports it on exit
             log.warning("relay: %s", msg.body["message"])
 
     def _forget(self, sid: str) -> Callable[[asyncio.Task[None]], None]:

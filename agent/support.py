@@ -131,6 +131,8 @@ async def prompt_consent(runner: AgentRunner) -> None:
 
 
 async def run_support(relay_url: str, code: str) -> int:
+    """Serve one support session with ``code`` until Ctrl+C or the relay ends it;
+    raises the relay's reason if it refused the code or closed the link abnormally."""
     with tempfile.TemporaryDirectory(prefix="qp-support-") as scratch:
         runner = SupportRunner(relay_url, code, Path(scratch))
         stop = asyncio.Event()
@@ -142,7 +144,7 @@ async def run_support(relay_url: str, code: str) -> int:
             await runner.run_forever(stop)
         finally:
             prompter.cancel()
-        if runner.failure is not None and not runner.ident.agent_id:
+        if runner.failure is not None:  # refused, or the relay ended the link abnormally
             raise runner.failure
     print("[qp] support ended; nothing was left on this machine", file=sys.stderr)
     return 0

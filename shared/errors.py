@@ -86,3 +86,25 @@ _BY_CODE: dict[str, type[QPError]] = {
 def error_from_code(code: str, message: str) -> QPError:
     """Rebuild the exception a peer reported in an ``error`` message."""
     return _BY_CODE.get(code, QPError)(message)
+
+
+#: WebSocket close codes (RFC 6455, section 7.4.1) that carry meaning for us.
+NORMAL_CLOSURE = 1000
+POLICY_VIOLATION = 1008
+
+
+def error_from_close(code: int | None, reason: str) -> QPError:
+    """The error the relay meant by closing a link with ``code`` and ``reason``.
+
+    Its reason becomes the one-line message. A policy close is a refusal
+    (:class:`AuthError`); anything else means try again later. ``code`` is None
+    when no close frame came at all.
+    """
+    text = "".join(ch for ch in reason if ch.isprintable()).strip()
+    if not text:
+        text = (
+            "the link to the relay broke"
+            if code is None
+            else f"the relay closed the link (code {code})"
+        )
+    return (AuthError if code == POLICY_VIOLATION else UnavailableError)(text)

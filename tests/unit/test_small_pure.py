@@ -1,4 +1,4 @@
-"""Backoff, durations, settings and the no-I/O guard on shared/protocol."""
+"""Backoff, durations, settings, close-code errors and the no-I/O guard on shared/protocol."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ import pytest
 from relay.settings import Settings, load_settings
 from shared.backoff import full_jitter
 from shared.durations import parse_duration
-from shared.errors import ConfigError, UsageError
+from shared.errors import (
+    AuthError,
+    ConfigError,
+    QPError,
+    UnavailableError,
+    UsageError,
+    error_from_close,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,3 +92,23 @@ def test_protocol_package_does_no_io() -> None:
                 continue
             for name in names:
                 assert name in ALLOWED_IN_PROTOCOL, f"{path.name} imports {name}"
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "kind", "text"),
+    [
+        (1008, "too many failed attempts; retry in a minute", AuthError, None),
+        (1013, "busy, retry later", UnavailableError, None),
+        (1001, "relay shutting down", UnavailableError, None),
+        (1008, "", AuthError, "the relay closed the link (code 1008)"),
+        (1000, "  ", UnavailableError, "the relay closed the link (code 1000)"),
+        (None, "", UnavailableError, "the link to the relay broke"),
+        (1008, "bad\x1b[2Jterminal", AuthError, "bad[2Jterminal"),
+    ],
+)
+def test_a_close_frame_becomes_one_line_error(
+    code: int | None, reason: str, kind: type[QPError], text: str | None
+) -> None:
+    error = error_from_close(code, reason)
+    assert type(error) is kind
+    assert str(error) == (reason if text is None else text)
