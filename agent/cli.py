@@ -151,9 +151,9 @@ async def _local(files: AgentFiles, args: argparse.Namespace) -> int:
 async def _diagnose(files: AgentFiles, as_json: bool) -> int:
     from rich.console import Console
 
-    from agent.diag_glue import options_from, snapshot
-    from shared.diag_view import render_snapshot
+    from agent.snapshots import options_from, snapshot
     from shared.diagnostics import to_json
+    from shared.diagnostics_view import render_snapshot
 
     config = files.load_config() if files.enrolled() else {}
     snap = await snapshot(options_from(config, config.get("relay_url")))

@@ -7,11 +7,13 @@ nothing. No answer before the timeout means no.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import shutil
 import subprocess
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+log = logging.getLogger("qp.agent")
 
 APPROVED, DENIED, TIMEOUT = "approved", "denied", "timeout"
 DEFAULT_TIMEOUT = 60.0
@@ -64,8 +66,10 @@ class ConsentBroker:
         self._pending[request.session_id] = entry
         self.changed.set()
         if self._notify is not None:
-            with contextlib.suppress(Exception):
+            try:
                 self._notify(request)
+            except Exception as exc:  # a missing notifier must not decide consent
+                log.info("consent notice for %s not shown: %s", request.session_id, exc)
         timer: asyncio.Future[None] = asyncio.ensure_future(self._sleep(self.timeout))
 
         def expire(_timer: asyncio.Future[None]) -> None:

@@ -24,10 +24,10 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from agent.audit import AgentAudit
 from agent.consent import APPROVED, TIMEOUT, ConsentBroker, ConsentRequest
 from agent.control import serve_control
-from agent.diag_glue import options_from, snapshot
 from agent.diagnostics.options import DiagnosticsOptions
 from agent.files import AgentFiles, Identity
 from agent.processes import SessionContext
+from agent.snapshots import options_from, snapshot
 from agent.sshserver import open_tunnel, serve_session
 from shared.backoff import full_jitter
 from shared.clock import SystemClock, iso
@@ -315,18 +315,22 @@ class AgentRunner:
             )
 
             async def ready() -> None:
-                with contextlib.suppress(Exception):
+                try:
                     await send(Message("session_ready", {"session_id": sid}))
+                except Exception as exc:  # the relay learns of the login when the link is back
+                    log.warning("session %s: login not reported to the relay: %s", sid, exc)
 
             await serve_session(self.ident, sid, ws, ctx, policy, on_ready=ready)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.warning("session %s failed: %s", sid, exc)
-            with contextlib.suppress(Exception):
-                await send(
-                    Message("session_decline", {"session_id": sid, "reason": str(exc)[:200]})
-                )
+            # The relay (and the technician) get a fixed reason; the detail stays here.
+            decline = {"session_id": sid, "reason": "the agent could not start the session"}
+            try:
+                await send(Message("session_decline", decline))
+            except Exception as send_exc:
+                log.info("session %s: decline not delivered: %s", sid, send_exc)
         finally:
             self.audit.record("session_closed", sid)
 
@@ -383,8 +387,10 @@ class AgentRunner:
         for key in ("session_id", "phase"):
             if body.get(key):
                 reply[key] = body[key]
-        with contextlib.suppress(Exception):
+        try:
             await send(Message("diag_snapshot", reply))
+        except Exception as exc:  # the link dropped; the relay asks again when it needs one
+            log.info("snapshot %s not delivered: %s", body["ref"], exc)
 
     async def ask_relay(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         """Send a help message and wait for the relay's ``help_reply``."""
@@ -420,11 +426,12 @@ class AgentRunner:
             return False
         self.audit.record("client_end", session_id)
         if self._send is not None and session.ended is not None:
-            with contextlib.suppress(Exception):
-                await self._send(
-                    Message("session_ended", {"session_id": session_id, "reason": "client_ended"})
-                )
+            body = {"session_id": session_id, "reason": "client_ended"}
+            try:
+                await self._send(Message("session_ended", body))
                 await asyncio.wait_for(session.ended.wait(), END_ACK_TIMEOUT)
+            except Exception as exc:  # ended here regardless; the relay sees the tunnel close
+                log.info("session %s: relay not told of the end in time: %s", session_id, exc)
         self.consent.cancel(session_id)
         if session.task is not None:
             session.task.cancel()

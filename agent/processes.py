@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
 import pwd
 import signal
@@ -23,6 +24,8 @@ import asyncssh
 
 from agent.audit import AgentAudit
 from agent.recording import CastRecorder
+
+log = logging.getLogger("qp.agent")
 
 CHUNK = 64 * 1024
 SSHProcess = asyncssh.SSHServerProcess[bytes]
@@ -243,5 +246,7 @@ async def _run_pty(ctx: SessionContext, process: SSHProcess) -> int:
         if recorder is not None:
             recorder.close()
             if ctx.upload is not None:
-                with contextlib.suppress(Exception):
+                try:
                     await ctx.upload(recorder.path)
+                except Exception as exc:  # the recording stays on the client's machine
+                    log.warning("recording of %s not uploaded: %s", ctx.session_id, exc)

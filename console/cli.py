@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from console import billing_cmds, diag_cmds
+from console import billing_cmds, diagnostics_cmds
 from console.output import show, show_object
 from console.profile import Profile
 from console.rpc import RelayClient
@@ -135,7 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     s_rep.add_argument("--speed", type=float, default=1.0)
     s_rep.add_argument("--max-wait", type=float, default=2.0, help="cap on idle pauses (s)")
     cmd("sessions", "recent sessions", True)
-    diag_cmds.add_parsers(sub)
+    diagnostics_cmds.add_parsers(sub)
     billing_cmds.add_parsers(sub)
     return p
 
@@ -393,7 +393,7 @@ async def _session_end(relay: RelayClient, args: argparse.Namespace) -> int:
 
 
 HANDLERS: dict[tuple[str, str | None], Handler] = {
-    **diag_cmds.HANDLERS,
+    **diagnostics_cmds.HANDLERS,
     **billing_cmds.HANDLERS,
     ("customer", "policy"): _policy,
     ("agent", "policy"): _policy,

@@ -214,10 +214,6 @@ class InvoiceLine:
         return hours(self.charged_minutes)
 
     @property
-    def prepaid_hours(self) -> Decimal:
-        return hours(self.prepaid_minutes)
-
-    @property
     def line_amount(self) -> Decimal:
         """Charged minutes at the hourly rate, rounded half-up to cents once."""
         return money(Decimal(self.charged_minutes) * self.unit_price / Decimal(60))

@@ -60,14 +60,6 @@ class Candidate:
 
 
 @dataclass(frozen=True)
-class SurchargeRate:
-    """A surcharge as it applies to this customer."""
-
-    name: str  # a window name, "holiday" or "urgent"
-    percent: Pick
-
-
-@dataclass(frozen=True)
 class Resolution:
     customer_id: str
     service_type: str

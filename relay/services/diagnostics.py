@@ -7,7 +7,6 @@ which caps and sanitises everything an agent says.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from typing import Any
@@ -138,19 +137,16 @@ class Diagnostics:
         self._last_phase[agent_id] = now
         if phase == "before":
             self._with_before.add(session_id)
-        with contextlib.suppress(Exception):
-            await self.channel.send(
-                agent_id,
-                Message(
-                    "diag_request",
-                    {
-                        "ref": secrets.token_hex(8),
-                        "session_id": session_id,
-                        "phase": phase,
-                        "relay_time": self.clock.now().isoformat(),
-                    },
-                ),
-            )
+        body = {
+            "ref": secrets.token_hex(8),
+            "session_id": session_id,
+            "phase": phase,
+            "relay_time": self.clock.now().isoformat(),
+        }
+        try:
+            await self.channel.send(agent_id, Message("diag_request", body))
+        except Exception as exc:  # best effort: the session goes on without it
+            log.info("no %s snapshot asked of %s: %s", phase, agent_id, exc)
 
     # -- reading the history ---------------------------------------------------------
     async def of_agent(self, agent_id: str, snapshot_id: int | None) -> SnapshotRecord:

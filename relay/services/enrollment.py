@@ -10,7 +10,7 @@ changes nothing else.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncssh
@@ -86,14 +86,7 @@ class Enrollment:
             raise await self._refuse(
                 "enroll_refused", peer, "enrollment token is invalid, expired or used up"
             )
-        agent = Agent(
-            id=new_id("agt"),
-            name=clean_name(proof.name),
-            customer_id=used.customer_id,
-            identity_key=public_text(identity),
-            host_key=public_text(host_key),
-            enrolled_at=now,
-        )
+        agent = _new_agent(proof, identity, host_key, used.customer_id, now)
         detail = {"token": used.id, "name": agent.name}
         await self.store.add_agent(
             agent, audit=(AuditEvent(now, "enroll", agent.id, agent.customer_id, detail),)
@@ -113,16 +106,7 @@ class Enrollment:
                 "support_code_refused", peer, "support code is invalid, expired or already used"
             )
         customer = await self.store.get_customer(used.customer_id)
-        agent = Agent(
-            id=new_id("agt"),
-            name=clean_name(proof.name),
-            customer_id=used.customer_id,
-            identity_key=public_text(identity),
-            host_key=public_text(host_key),
-            enrolled_at=now,
-            policy={"consent": "attended"},
-            ephemeral=True,
-        )
+        agent = _new_agent(proof, identity, host_key, used.customer_id, now, ephemeral=True)
         detail = {"code": used.id, "request": used.request or ""}
         await self.store.add_agent(
             agent, audit=(AuditEvent(now, "support_start", agent.id, used.customer_id, detail),)
@@ -180,3 +164,24 @@ class Enrollment:
             "user_ca": self.authorities.user_ca_public,
             "host_ca": self.authorities.host_ca_public,
         }
+
+
+def _new_agent(
+    proof: Proof,
+    identity: asyncssh.SSHKey,
+    host_key: asyncssh.SSHKey,
+    customer_id: str,
+    now: datetime,
+    ephemeral: bool = False,
+) -> Agent:
+    """A new agent identity; a support (ephemeral) one is always attended."""
+    return Agent(
+        id=new_id("agt"),
+        name=clean_name(proof.name),
+        customer_id=customer_id,
+        identity_key=public_text(identity),
+        host_key=public_text(host_key),
+        enrolled_at=now,
+        policy={"consent": "attended"} if ephemeral else {},
+        ephemeral=ephemeral,
+    )

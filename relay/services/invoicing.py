@@ -285,7 +285,3 @@ def line_json(line: InvoiceLine) -> dict[str, Any]:
         "surcharges": list(line.surcharges),
         "amount": str(line.line_amount),
     }
-
-
-def prepaid_minutes(plan: Plan) -> int:
-    return sum(d.minutes for d in plan.draft.draws)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from dataclasses import dataclass, field
 
 from websockets.asyncio.server import ServerConnection
@@ -11,6 +11,8 @@ from websockets.exceptions import ConnectionClosed
 
 from shared.errors import UnavailableError
 from shared.protocol.messages import Message, encode
+
+log = logging.getLogger("qp.relay.agents")
 
 
 @dataclass
@@ -58,13 +60,19 @@ class AgentLinks:
     async def close_agent(self, agent_id: str, reason: str = "agent revoked") -> None:
         link = self._links.pop(agent_id, None)
         if link is not None:
-            with contextlib.suppress(Exception):
-                await link.ws.close(code=1008, reason=reason)
+            await _close(link, 1008, reason)
 
     async def close_all(self, code: int = 1001, reason: str = "relay shutting down") -> None:
         for link in list(self._links.values()):
-            with contextlib.suppress(Exception):
-                await link.ws.close(code=code, reason=reason)
+            await _close(link, code, reason)
 
     def __len__(self) -> int:
         return len(self._links)
+
+
+async def _close(link: AgentLink, code: int, reason: str) -> None:
+    """Close a link; one that cannot be closed cleanly is gone anyway."""
+    try:
+        await link.ws.close(code=code, reason=reason)
+    except Exception as exc:
+        log.info("link of agent %s did not close cleanly: %s", link.agent_id, exc)

@@ -26,9 +26,9 @@ from agent.diagnostics.options import DiagnosticsOptions, RelayClockReference, T
 from agent.diagnostics.runner import default_collectors, take_snapshot
 from harness import timeout
 from shared.clock import Clock, SystemClock
-from shared.diag_view import render_diff, render_snapshot
 from shared.diagnostics import JournalInfo, Listener, Mount, Snapshot, decode, encode
 from shared.diagnostics_diff import diff
+from shared.diagnostics_view import render_diff, render_snapshot
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux collectors")
 

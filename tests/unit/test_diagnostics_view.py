@@ -8,9 +8,9 @@ from dataclasses import replace
 
 from rich.console import Console
 
-from shared.diag_view import render_diff, render_snapshot
 from shared.diagnostics import Finding, Listener, Section, Snapshot, with_sections
 from shared.diagnostics_diff import diff
+from shared.diagnostics_view import render_diff, render_snapshot
 from tests.unit.diagnostics_samples import changed, data, healthy, mount
 
 HOSTILE = (

@@ -52,9 +52,9 @@ async def diag(relay: RelayClient, args: argparse.Namespace) -> int:
     # Imported here: rendering is heavy and `qp exec` should not pay for it.
     from rich.console import Console
 
-    from shared.diag_view import render_diff, render_snapshot
     from shared.diagnostics import from_json
     from shared.diagnostics_diff import diff
+    from shared.diagnostics_view import render_diff, render_snapshot
 
     console = Console()
     if args.list:
