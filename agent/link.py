@@ -33,7 +33,6 @@ from shared.backoff import full_jitter
 from shared.clock import SystemClock, iso
 from shared.diagnostics import to_json
 from shared.errors import (
-    NORMAL_CLOSURE,
     AuthError,
     QPError,
     RemoteProtocolError,
@@ -42,6 +41,7 @@ from shared.errors import (
     error_from_code,
 )
 from shared.keys import sign_challenge
+from shared.protocol.close_codes import NORMAL_CLOSURE
 from shared.protocol.messages import RELAY_TO_AGENT, Message, decode, encode
 from shared.transport import dial
 

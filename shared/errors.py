@@ -20,6 +20,8 @@ Third-party exceptions are translated once, at the boundary, with ``raise … fr
 
 from __future__ import annotations
 
+from shared.protocol.close_codes import POLICY_VIOLATION
+
 
 class QPError(Exception):
     """Root of every deliberate Quarkpulse error; ``str()`` is the one-line message."""
@@ -86,11 +88,6 @@ _BY_CODE: dict[str, type[QPError]] = {
 def error_from_code(code: str, message: str) -> QPError:
     """Rebuild the exception a peer reported in an ``error`` message."""
     return _BY_CODE.get(code, QPError)(message)
-
-
-#: WebSocket close codes (RFC 6455, section 7.4.1) that carry meaning for us.
-NORMAL_CLOSURE = 1000
-POLICY_VIOLATION = 1008
 
 
 def error_from_close(code: int | None, reason: str) -> QPError:

@@ -18,6 +18,8 @@ from typing import Any
 from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed
 
+from shared.protocol.close_codes import INTERNAL_ERROR, UNSUPPORTED_DATA
+
 #: Frames of 32–128 KiB went through the relay fastest (spike notes).
 DEFAULT_FRAME_SIZE = 64 * 1024
 
@@ -71,7 +73,7 @@ class WebSocketTransport(asyncio.Transport):
         self._chunks.clear()
         self._writer.cancel()
         self._reader.cancel()
-        asyncio.ensure_future(self._ws.close(code=1011, reason="aborted"))
+        asyncio.ensure_future(self._ws.close(code=INTERNAL_ERROR, reason="aborted"))
         self._connection_lost(None)
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
@@ -120,7 +122,7 @@ class WebSocketTransport(asyncio.Transport):
             async for frame in self._ws:
                 if isinstance(frame, str):
                     exc = ConnectionError("text frame on a data tunnel")
-                    await self._ws.close(code=1003, reason="binary frames only")
+                    await self._ws.close(code=UNSUPPORTED_DATA, reason="binary frames only")
                     break
                 self._protocol.data_received(frame)
         except ConnectionClosed as closed:

@@ -41,11 +41,13 @@ from relay.store.interface import Store
 from shared.clock import Clock
 from shared.errors import NotFoundError, UnavailableError
 from shared.keys import certificate_text
+from shared.protocol.close_codes import GOING_AWAY, NORMAL_CLOSURE, POLICY_VIOLATION
 from shared.protocol.messages import Message
 from shared.protocol.session_state import (
     AGENT,
     ANSWERABLE,
     BILLED,
+    ENDED_BY_LINK_LOSS,
     PERSISTED,
     TECHNICIAN,
     EndReason,
@@ -346,7 +348,7 @@ class SessionManager:
     async def agent_gone(self, agent_id: str) -> None:
         """The agent's control link dropped: sessions it had not yet joined end."""
         for live in list(self.live.values()):
-            if live.row.agent_id == agent_id and live.state in (State.OFFERED, State.REQUESTED):
+            if live.row.agent_id == agent_id and live.state in ENDED_BY_LINK_LOSS:
                 await self.end(live, Event.AGENT_OFFLINE)
 
     async def end_agent_sessions(self, agent_id: str) -> None:
@@ -379,14 +381,14 @@ class SessionManager:
         (the end has been closed then)."""
         live = self.live.get(session_id)
         if live is None or side in live.ends or live.state is State.ENDED:
-            await end.close(1008, "forbidden")
+            await end.close(POLICY_VIOLATION, "forbidden")
             return None
         live.ends[side] = end
         if len(live.ends) == 2:
             await self.advance(live, Event.PAIRED)
             live.paired.set()
         await live.paired.wait()  # the pair watchdog ends the session on timeout
-        return live if live.state is State.ACTIVE else None
+        return live if live.state is BILLED else None
 
     def count(self, live: LiveSession, direction: str, data: bytes) -> None:
         """Account one pumped frame (``to_agent`` or ``to_technician``)."""
@@ -465,7 +467,7 @@ class SessionManager:
         live.finished.set()
         if not live.accepted.done():
             live.accepted.set_result(reason.value)
-        code = 1001 if reason is EndReason.RELAY_SHUTDOWN else 1000
+        code = GOING_AWAY if reason is EndReason.RELAY_SHUTDOWN else NORMAL_CLOSURE
         for end in live.ends.values():
             asyncio.ensure_future(end.close(code, reason.value))
         for task in live.tasks:

@@ -18,13 +18,8 @@ from relay.services.audit import Auditor
 from relay.settings import Limits
 from shared.clock import Clock
 from shared.errors import QPError, StorageError, UnavailableError
+from shared.protocol.close_codes import POLICY_VIOLATION, TRY_AGAIN_LATER
 from shared.protocol.messages import Message, decode, encode, error_message
-
-# Close codes
-PROTOCOL_ERROR = 1002
-POLICY = 1008
-INTERNAL = 1011
-TRY_AGAIN = 1013
 
 
 def peer(ws: ServerConnection) -> str:
@@ -41,7 +36,7 @@ def shown(exc: QPError) -> QPError:
     return exc
 
 
-async def refuse(ws: ServerConnection, exc: QPError, code: int = POLICY) -> None:
+async def refuse(ws: ServerConnection, exc: QPError, code: int = POLICY_VIOLATION) -> None:
     """Tell the peer why (our own message, never a traceback) and close."""
     exc = shown(exc)
     with contextlib.suppress(ConnectionClosed):
@@ -74,7 +69,7 @@ class Gate:
         """The link's first message; None when the link was refused (busy, or its
         peer throttled: then the message is answered with the reason, and audited)."""
         if self._waiting >= self.limits.max_preauth:
-            await ws.close(code=TRY_AGAIN, reason="busy, retry later")
+            await ws.close(code=TRY_AGAIN_LATER, reason="busy, retry later")
             return None
         self._waiting += 1
         try:

@@ -10,6 +10,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from shared.errors import UnavailableError
+from shared.protocol.close_codes import GOING_AWAY, NORMAL_CLOSURE, POLICY_VIOLATION
 from shared.protocol.messages import Message, encode
 
 log = logging.getLogger("qp.relay.agents")
@@ -39,7 +40,7 @@ class AgentLinks:
         old = self._links.get(link.agent_id)
         self._links[link.agent_id] = link
         if old is not None:
-            await old.ws.close(code=1000, reason="replaced by a newer link")
+            await old.ws.close(code=NORMAL_CLOSURE, reason="replaced by a newer link")
 
     def detach(self, link: AgentLink) -> bool:
         """Forget ``link`` if it is still the current one; True if it was."""
@@ -60,9 +61,9 @@ class AgentLinks:
     async def close_agent(self, agent_id: str, reason: str = "agent revoked") -> None:
         link = self._links.pop(agent_id, None)
         if link is not None:
-            await _close(link, 1008, reason)
+            await _close(link, POLICY_VIOLATION, reason)
 
-    async def close_all(self, code: int = 1001, reason: str = "relay shutting down") -> None:
+    async def close_all(self, code: int = GOING_AWAY, reason: str = "relay shutting down") -> None:
         for link in list(self._links.values()):
             await _close(link, code, reason)
 

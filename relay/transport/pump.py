@@ -13,6 +13,8 @@ from typing import Literal
 from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed
 
+from shared.protocol.close_codes import UNSUPPORTED_DATA
+
 
 async def pump(
     src: Connection, dst: Connection, count: Callable[[bytes], None]
@@ -28,7 +30,7 @@ async def pump(
         except ConnectionClosed:
             return "src"
         if isinstance(frame, str):
-            await src.close(code=1003, reason="binary frames only")
+            await src.close(code=UNSUPPORTED_DATA, reason="binary frames only")
             return "src"
         count(frame)
         try:

@@ -27,10 +27,11 @@ from websockets.http11 import Request, Response
 from relay.services.container import Services
 from relay.transport.agent_link import agent_link
 from relay.transport.console_link import console_link
-from relay.transport.gate import INTERNAL, PROTOCOL_ERROR, Gate, peer, refuse
+from relay.transport.gate import Gate, peer, refuse
 from relay.transport.links import AgentLinks
 from relay.transport.tunnel import PREFIX, Tunnels
 from shared.errors import AuthError, QPError, RemoteProtocolError
+from shared.protocol.close_codes import INTERNAL_ERROR, PROTOCOL_ERROR
 from shared.protocol.messages import SUBPROTOCOL
 
 log = logging.getLogger("qp.relay")
@@ -137,8 +138,8 @@ class RelayServer:
             await refuse(ws, exc)
         except QPError as exc:  # e.g. the database refused a write: tell, don't crash
             log.error("%s link from %s failed: %s", path, peer(ws), exc)
-            await refuse(ws, exc, code=INTERNAL)
+            await refuse(ws, exc, code=INTERNAL_ERROR)
         except Exception:
             log.exception("internal error on %s link from %s", path, peer(ws))
             with contextlib.suppress(ConnectionClosed):
-                await ws.close(code=INTERNAL, reason="internal relay error")
+                await ws.close(code=INTERNAL_ERROR, reason="internal relay error")

@@ -120,6 +120,11 @@ PERSISTED: frozenset[State] = frozenset({State.AWAITING_CONSENT})
 #: States in which the agent's answer to an offer (accept or decline) is taken.
 ANSWERABLE: frozenset[State] = frozenset({State.OFFERED, State.AWAITING_CONSENT})
 
+#: States in which losing the agent's control link ends the session: the agent has
+#: not yet said it takes it. (While the client is asked, and once the tunnel is up,
+#: the session lives on its own timers and its tunnel instead.)
+ENDED_BY_LINK_LOSS: frozenset[State] = frozenset({State.REQUESTED, State.OFFERED})
+
 #: The state whose time becomes a time entry, once its login succeeded.
 BILLED = State.ACTIVE
 
