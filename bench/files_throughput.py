@@ -66,7 +66,8 @@ from bench.common import (
     start_sshd,
     throwaway_keys,
 )
-from bench.throughput import Series, cipher_of, cpu_seconds, direct
+from bench.cpu_accounting import Meter, cpu_now, cpu_since
+from bench.throughput import Series, cipher_of, direct
 from console.profile import Profile
 from console.ssh_session import ssh_session
 from harness import Proc, World
@@ -78,8 +79,6 @@ DEFAULT_SSH_CIPHER = "aes128-gcm@openssh.com"
 #: Give up on a transfer slower than this floor (plus a fixed allowance).
 SLOWEST_MBPS = 5.0
 WARMUP_BYTES = 16 * MIB
-#: How often the ssh client and its ProxyCommand are sampled for CPU time.
-SAMPLE_S = 0.05
 READ_SIZE = 1024 * 1024
 DIRECTIONS = ("upload", "download")
 PATHS = ("direct", "relay")
@@ -126,14 +125,6 @@ def procs_for(bed: Bed, path: str, me: str) -> dict[str, psutil.Process]:
         "agent": psutil.Process(bed.office.agent.popen.pid),
         me: this,
     }
-
-
-def cpu_now(procs: dict[str, psutil.Process]) -> dict[str, float]:
-    return {name: cpu_seconds(p) for name, p in procs.items()}
-
-
-def cpu_since(procs: dict[str, psutil.Process], before: dict[str, float]) -> dict[str, float]:
-    return {name: cpu_seconds(p) - before[name] for name, p in procs.items()}
 
 
 def mbps(nbytes: int, seconds: float) -> float:
@@ -231,57 +222,6 @@ async def bench_sftp(
 
 
 # -- part 2: OpenSSH --------------------------------------------------------------------------
-class TreeCPU:
-    """CPU seconds of a process and its descendants (ssh and its ProxyCommand).
-
-    :meth:`mark` takes a snapshot when the stream starts; a thread samples every
-    :data:`SAMPLE_S` after that, and :meth:`stop` returns each process's CPU since the
-    mark — so a process that exits before the last sample loses at most that much."""
-
-    def __init__(self, pid: int) -> None:
-        self._pid = pid
-        self._last: dict[tuple[int, float], tuple[str, float]] = {}
-        self._marked: dict[tuple[int, float], float] = {}
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(SAMPLE_S):
-            self.sample()
-
-    def sample(self) -> None:
-        try:
-            root = psutil.Process(self._pid)
-            tree = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            return
-        for proc in tree:
-            try:
-                with proc.oneshot():
-                    key = (proc.pid, proc.create_time())
-                    name = "ssh" if proc.pid == self._pid else "qp_proxy"
-                    with self._lock:
-                        self._last[key] = (name, cpu_seconds(proc))
-            except psutil.Error:
-                continue
-
-    def mark(self) -> None:
-        self.sample()
-        with self._lock:
-            self._marked = {key: seconds for key, (_, seconds) in self._last.items()}
-
-    def stop(self) -> dict[str, float]:
-        self._stop.set()
-        self._thread.join()
-        totals: dict[str, float] = {}
-        for key, (name, seconds) in self._last.items():
-            since = seconds - self._marked.get(key, 0.0)
-            totals[name] = totals.get(name, 0.0) + since
-        return totals
-
-
 def ssh_argv(bed: Bed, path: str, cipher: str | None) -> list[str]:
     """OpenSSH to the agent through ``qp proxy`` (relay) or to bench.sshd (direct)."""
     common = ["-v", "-o", "BatchMode=yes", *(["-c", cipher] if cipher else [])]
@@ -314,29 +254,6 @@ def watchdog(proc: subprocess.Popen[bytes], seconds: float) -> Iterator[None]:
         yield
     finally:
         timer.cancel()
-
-
-class Meter:
-    """CPU of the long-lived processes and of ssh's process tree, from :meth:`start`
-    (the stream's first byte) to :meth:`end`."""
-
-    def __init__(self, procs: dict[str, psutil.Process], ssh_pid: int) -> None:
-        self._procs = procs
-        self._tree = TreeCPU(ssh_pid)
-        self._before: dict[str, float] = {}
-        self._cpu: dict[str, float] = {}
-
-    def start(self) -> None:
-        self._before = cpu_now(self._procs)
-        self._tree.mark()
-
-    def end(self) -> None:
-        self._cpu = cpu_since(self._procs, self._before)
-        self._tree.sample()
-
-    def result(self) -> dict[str, float]:
-        """The figures; also stops the sampling thread (call it exactly once)."""
-        return {**self._cpu, **self._tree.stop()}
 
 
 def ssh_upload(

@@ -43,6 +43,7 @@ from bench.common import (
     start_sshd,
     throwaway_keys,
 )
+from bench.cpu_accounting import cpu_now, cpu_since
 from console.profile import Profile
 from console.ssh_session import ssh_session
 from harness import Proc, World
@@ -140,12 +141,7 @@ async def transfer(conn: Conn, direction: str, nbytes: int) -> float:
     return await asyncio.wait_for(run(conn, nbytes), 30 + nbytes / (SLOWEST_MBPS * 1e6))
 
 
-# -- CPU accounting -------------------------------------------------------------------------
-def cpu_seconds(proc: psutil.Process) -> float:
-    times = proc.cpu_times()
-    return float(times.user + times.system)
-
-
+# -- results --------------------------------------------------------------------------------
 @dataclass
 class Series:
     seconds: list[float] = field(default_factory=list)
@@ -169,10 +165,9 @@ class Series:
 async def measured(
     conn: Conn, direction: str, nbytes: int, procs: dict[str, psutil.Process]
 ) -> tuple[float, dict[str, float]]:
-    before = {name: cpu_seconds(p) for name, p in procs.items()}
+    before = cpu_now(procs)
     seconds = await transfer(conn, direction, nbytes)
-    after = {name: cpu_seconds(p) for name, p in procs.items()}
-    return seconds, {name: after[name] - before[name] for name in procs}
+    return seconds, cpu_since(procs, before)
 
 
 # -- main -----------------------------------------------------------------------------------
