@@ -48,6 +48,7 @@ from relay.model import (
     PrepaidDraw,
     format_number,
 )
+from relay.services.names import Names
 from relay.settings import Company
 from relay.store.interface import Store
 from shared.errors import ConfigError, NotFoundError, UsageError
@@ -158,8 +159,7 @@ async def plan_invoice(
         [(e.id, days[e.id], e.billable_minutes) for e in entries],
         await store.prepaid_balances(customer.id),
     )
-    techs = {t.id: t.name for t in await store.list_technicians()}
-    agents = {a.id: a.name for a in await store.list_agents()}
+    names = await Names.load(store)
     vat = REVERSE_CHARGE if billing.reverse_charge else VatCategory("S", company.vat_percent)
     lines: list[InvoiceLine] = []
     for e in entries:
@@ -168,10 +168,10 @@ async def plan_invoice(
             line_for(
                 e,
                 days[e.id],
-                techs.get(e.technician_id, e.technician_id),
+                names.technician(e.technician_id),
                 vat,
                 prepaid,
-                agents.get(e.agent_id, ""),
+                names.agents.get(e.agent_id, ""),  # manual work has no machine
             )
         )
     issue = now.astimezone(zone).date()
