@@ -67,3 +67,26 @@ def test_cannot_skip_pairing() -> None:
 def test_every_ending_transition_names_a_reason() -> None:
     for (_, _), (target, reason) in TRANSITIONS.items():
         assert (target is State.ENDED) == (reason is not None)
+
+
+def test_the_technician_may_dial_only_once_the_agent_accepted() -> None:
+    from shared.protocol.session_state import AGENT, TECHNICIAN, tunnel_allowed
+
+    assert [s for s in State if tunnel_allowed(s, AGENT)] == [
+        State.OFFERED,
+        State.AWAITING_CONSENT,
+        State.CONNECTING,
+    ]
+    assert [s for s in State if tunnel_allowed(s, TECHNICIAN)] == [State.CONNECTING]
+
+
+def test_a_login_is_taken_only_while_active() -> None:
+    assert [s for s in State if can_apply(s, Event.LOGIN_OK)] == [State.ACTIVE]
+    assert next_state(State.ACTIVE, Event.LOGIN_OK) == (State.ACTIVE, None)
+
+
+def test_only_states_people_wait_in_are_written_on_entry() -> None:
+    from shared.protocol.session_state import ANSWERABLE, PERSISTED
+
+    assert PERSISTED == {State.AWAITING_CONSENT}
+    assert ANSWERABLE == {State.OFFERED, State.AWAITING_CONSENT}
