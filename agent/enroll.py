@@ -5,8 +5,12 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
+import asyncssh
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
 from agent.files import AgentFiles
-from shared.errors import ConfigError, RemoteProtocolError, error_from_code
+from shared.errors import ConfigError, RemoteProtocolError, error_from_close, error_from_code
 from shared.keys import (
     generate_key,
     public_text,
@@ -39,21 +43,14 @@ async def enroll(
     relay_url = relay_url.rstrip("/")
     identity, host_key = generate_key(), generate_key()
     ws = await dial(f"{relay_url}/v1/agent", ca_file=ca_file)
-    async with ws:
-        challenge = decode(await ws.recv(), RELAY_TO_AGENT)
-        if challenge.type != "challenge":
-            raise RemoteProtocolError("the relay did not start with a challenge")
-        body = {
-            "token": token,
-            "identity_key": public_text(identity),
-            "host_key": public_text(host_key),
-            "name": name or socket.gethostname(),
-            "signature": sign_challenge(
-                identity, challenge.body["nonce"], challenge.body["relay_id"]
-            ),
-        }
-        await ws.send(encode(Message("enroll", body)))
-        reply = decode(await ws.recv(), RELAY_TO_AGENT)
+    try:
+        async with ws:
+            challenge, reply = await _exchange(ws, token, name, identity, host_key)
+    except ConnectionClosed as exc:  # refused by a close frame alone (busy, throttled)
+        close = exc.rcvd
+        raise error_from_close(
+            close.code if close else None, close.reason if close else ""
+        ) from None
     if reply.type == "error":
         raise error_from_code(reply.body["code"], reply.body["message"])
     if reply.type != "enrolled":
@@ -75,3 +72,25 @@ async def enroll(
         }
     )
     return Enrolled(reply.body["agent_id"], reply.body["name"])
+
+
+async def _exchange(
+    ws: ClientConnection,
+    token: str,
+    name: str | None,
+    identity: asyncssh.SSHKey,
+    host_key: asyncssh.SSHKey,
+) -> tuple[Message, Message]:
+    """The relay's challenge and its answer to our ``enroll``."""
+    challenge = decode(await ws.recv(), RELAY_TO_AGENT)
+    if challenge.type != "challenge":
+        raise RemoteProtocolError("the relay did not start with a challenge")
+    body = {
+        "token": token,
+        "identity_key": public_text(identity),
+        "host_key": public_text(host_key),
+        "name": name or socket.gethostname(),
+        "signature": sign_challenge(identity, challenge.body["nonce"], challenge.body["relay_id"]),
+    }
+    await ws.send(encode(Message("enroll", body)))
+    return challenge, decode(await ws.recv(), RELAY_TO_AGENT)

@@ -208,3 +208,29 @@ async def test_run_logs_every_close_code_and_reason(
             await asyncio.to_thread(agent.wait_line, pattern)
     finally:
         await asyncio.to_thread(agent.stop)
+
+
+@pytest.mark.parametrize(
+    ("script", "shown"),
+    [
+        (refuse(1008, "enrollment token is invalid, expired or used up", error=True),
+         "enrollment token is invalid, expired or used up"),
+        (refuse(1013, "busy, retry later", error=False), "busy, retry later"),
+        (refuse(1008, THROTTLED, error=False), THROTTLED),
+    ],
+    ids=["error-then-close", "try-again-close-only", "policy-close-only"],
+)  # fmt: skip
+async def test_a_refused_enrollment_shows_the_relays_reason_and_keeps_nothing(
+    relay: tuple[str, list[Script]], tmp_path: Path, script: Script, shown: str
+) -> None:
+    url, scripts = relay
+    scripts.append(script)
+    data = tmp_path / "agent"
+    argv = [str(BIN / "qp-agent"), "enroll", url, "--token", "qpe_x", "--data", str(data)]
+    done = await asyncio.to_thread(
+        subprocess.run, argv, env=env(), stdin=subprocess.DEVNULL, capture_output=True,
+        timeout=timeout(30),
+    )  # fmt: skip
+    assert done.returncode != 0, done.stderr
+    assert one_line(done.stderr) == f"qp-agent: {shown}"
+    assert not AgentFiles(data).enrolled()
