@@ -81,6 +81,7 @@ class Relay:
         links, close the store."""
         self.server.stop_accepting()
         await self.services.sessions.shutdown()
+        self.services.sessions.ledger.stop()
         for task in self._background:
             task.cancel()
         await self.server.close()

@@ -95,6 +95,9 @@ class Session:
     active_minutes: int = 0  # minutes with traffic
     traffic_minutes: tuple[int, ...] = ()  # which minutes (from started_at) had traffic
     request: str | None = None  # the help request (REQ-n) or outside reference
+    #: Seconds of the session during which the relay could not write its database
+    #: (it kept the time in memory and wrote the end when it could).
+    store_gap_seconds: int = 0
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,7 @@ class SessionClose:
     active_minutes: int
     entry: TimeEntry | None  # None when the session never became active
     traffic_minutes: tuple[int, ...] = ()
+    store_gap_seconds: int = 0
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,9 @@ class Billing:
     increment_minutes: int = 5
     rounding: str = "up"  # up | nearest | down
     grace_seconds: int = 0  # active time below this is not billed
+    #: Tunnel payload bytes (both ways) in one minute at or below which the minute
+    #: counts as idle: a stray SSH rekey is not work, a typed command is.
+    activity_noise_bytes: int = 256
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ minimum_minutes = 15
 increment_minutes = 5
 rounding = "up"
 grace_seconds = 0
+activity_noise_bytes = 256    # payload bytes per minute at or below which a minute is idle
 
 [company]                     # the supplier on invoices; invoicing is refused until
 legal_name = ""               # legal_name, address, postcode, city, kvk, vat_id, iban are set

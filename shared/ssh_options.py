@@ -4,6 +4,11 @@ Built here only, so the console, the agent, the tests and the benchmarks cannot 
 apart. Trust is never optional: the client trusts exactly the relay's host CA for the
 agent's id, the server trusts exactly the relay's user CA for the session's principal.
 Neither end reads ``~/.ssh``: no config file, no agent, no default keys.
+
+Neither end sends SSH keepalives: inside the tunnel the relay cannot tell them from
+work, and it bills minutes with traffic (architecture.md §9). Liveness is the
+WebSocket ping/pong of each end with the relay (``shared.transport``), which the
+relay terminates.
 """
 
 from __future__ import annotations
@@ -19,7 +24,6 @@ from shared.wstunnel import WebSocketTunnel
 #: The login name on the agent; access is decided by the certificate's principal.
 USERNAME = "qp"
 LOGIN_TIMEOUT = 30
-KEEPALIVE = 30
 #: AES-GCM first: with AES-NI it costs both ends far less CPU than ChaCha20 (bench/).
 PREFERRED_CIPHERS = [
     "aes128-gcm@openssh.com",
@@ -64,7 +68,6 @@ def client_options(
         gss_auth=False,
         compression_algs=None,  # zlib would cost CPU on every byte of bulk transfers
         encryption_algs=list(encryption_algs or PREFERRED_CIPHERS),
-        keepalive_interval=KEEPALIVE,
         login_timeout=LOGIN_TIMEOUT,
         encoding=None,
     )
@@ -128,7 +131,6 @@ def server_options(
         sftp_factory=sftp_factory,
         encoding=None,
         login_timeout=LOGIN_TIMEOUT,
-        keepalive_interval=KEEPALIVE,
         agent_forwarding=False,
         x11_forwarding=False,
         allow_scp=False,

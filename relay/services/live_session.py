@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from relay.core.tunnel_tokens import TunnelToken
 from relay.model import Session
@@ -19,14 +20,27 @@ class LiveSession:
     state: State
     tokens: dict[str, TunnelToken]
     accepted: asyncio.Future[str | None]
+    #: The monotonic clock when the row was created at ``row.created_at``: every
+    #: later time of the session is this anchor plus monotonic seconds, so a step
+    #: of the wall clock never shortens, lengthens or inverts it.
+    created_mono: float
     ends: dict[str, TunnelEnd] = field(default_factory=dict)
     paired: asyncio.Event = field(default_factory=asyncio.Event)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     started_mono: float | None = None
     bytes_to_agent: int = 0
     bytes_to_technician: int = 0
-    minutes: set[int] = field(default_factory=set)
+    #: Payload bytes (both ways) per minute since pairing.
+    minute_bytes: dict[int, int] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     on_state: StateListener | None = None
     #: Set when the agent reports that the technician's SSH login succeeded.
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def wall(self, mono: float) -> datetime:
+        """The wall-clock time of monotonic instant ``mono``, by the session's anchor."""
+        return self.row.created_at + timedelta(seconds=mono - self.created_mono)
+
+    def traffic_minutes(self, noise: int) -> tuple[int, ...]:
+        """The minutes (from pairing) that carried more than ``noise`` payload bytes."""
+        return tuple(sorted(m for m, n in self.minute_bytes.items() if n > noise))

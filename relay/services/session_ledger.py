@@ -3,13 +3,23 @@ closing row with its draft time entry, and recovery after a crash.
 
 The session manager decides *when* a session ends; this module decides *what* is
 written then, always in one transaction with the audit record of the end.
+
+An end is never lost: when the store refuses the write (a lock held past its busy
+timeout, a full disk), the end is kept in memory and written again with backoff
+until it lands, once (the store's close is idempotent). While the store refuses
+writes the relay is not :attr:`SessionLedger.writable`: it starts no new sessions
+and says it is not ready; the running sessions go on counting in memory, and the
+outage is recorded on every session it overlapped (``store_gap_seconds``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from relay.billing.entries import draft_entry
 from relay.billing.rounding import RoundingRule
@@ -20,7 +30,29 @@ from relay.services.timekeeping import Timekeeper
 from relay.settings import Settings
 from relay.store.interface import Store
 from shared.clock import Clock
+from shared.errors import StorageError
 from shared.protocol.session_state import EndReason, State
+
+log = logging.getLogger("qp.relay.sessions")
+
+
+#: Seconds between the first and the second try of a refused write; it doubles up
+#: to :data:`RETRY_MAX`.
+RETRY_FIRST = 0.5
+RETRY_MAX = 30.0
+
+
+@dataclass
+class Outage:
+    """A stretch of monotonic time during which the store refused writes."""
+
+    since: float
+    until: float | None = None
+
+    def overlap(self, start: float, end: float) -> float:
+        """Seconds of this outage within ``start``..``end``."""
+        until = end if self.until is None else self.until
+        return max(0.0, min(end, until) - max(start, self.since))
 
 
 class SessionLedger:
@@ -34,6 +66,42 @@ class SessionLedger:
         self.settings = settings
         self.node_id = node_id
         self.timekeeper = timekeeper
+        #: Ends the store refused, by session id, waiting to be written again.
+        self.pending: dict[str, tuple[SessionClose, tuple[AuditEvent, ...], float, float]] = {}
+        self.outages: list[Outage] = []
+        self._retry: asyncio.Task[None] | None = None
+        self._settled = asyncio.Event()
+        self._settled.set()
+
+    # -- the store's health ------------------------------------------------------------
+    @property
+    def writable(self) -> bool:
+        """Whether the store took the last write (new sessions need it)."""
+        return not self.outages or self.outages[-1].until is not None
+
+    def refused(self, exc: Exception) -> None:
+        """A write was refused: an outage starts (if none is running), retries begin."""
+        if self.writable:
+            log.error("the store refuses writes: %s; ends are kept in memory", exc)
+            self.outages.append(Outage(self.clock.monotonic()))
+            self._settled.clear()
+        self._ensure_retry()
+
+    def took(self) -> None:
+        """A write landed: a running outage is over."""
+        if not self.writable:
+            self.outages[-1].until = self.clock.monotonic()
+            log.warning("the store takes writes again")
+        if not self.pending:
+            self._settled.set()
+
+    async def settled(self) -> None:
+        """Return once every kept end is written and the store takes writes."""
+        await self._settled.wait()
+
+    def gap(self, start: float, end: float) -> int:
+        """Whole seconds of outage within monotonic ``start``..``end``."""
+        return round(sum(o.overlap(start, end) for o in self.outages))
 
     async def close(
         self,
@@ -43,16 +111,20 @@ class SessionLedger:
         actual: int | None,
         audit: Sequence[AuditEvent],
     ) -> bool:
-        """Write the end of ``live``: ``actual`` seconds billed (None: nothing)."""
+        """Write the end of ``live``: ``actual`` seconds billed (None: nothing). If
+        the store refuses, the end is kept and written later; True either way."""
+        traffic = self._traffic(live)
         row = dataclasses.replace(
             live.row,
             bytes_to_agent=live.bytes_to_agent,
             bytes_to_technician=live.bytes_to_technician,
-            active_minutes=len(live.minutes),
-            traffic_minutes=tuple(sorted(live.minutes)),
+            active_minutes=len(traffic),
+            traffic_minutes=traffic,
         )
         entry = None
         if actual is not None and row.started_at is not None:
+            # The entry ends where its monotonic duration says, whatever the wall clock did.
+            ended_at = row.started_at + timedelta(seconds=actual)
             entry = self.entry_for(row, row.started_at, ended_at, actual)
         close = SessionClose(
             session_id=row.id,
@@ -66,7 +138,25 @@ class SessionLedger:
             entry=entry,
             traffic_minutes=row.traffic_minutes,
         )
-        return await self.timekeeper.close_session(close, audit)
+        return await self.write(close, tuple(audit), live.created_mono)
+
+    async def write(
+        self, close: SessionClose, audit: tuple[AuditEvent, ...], created_mono: float
+    ) -> bool:
+        """Write one end; a refused write is kept for :meth:`_retry_forever`."""
+        ended_mono = self.clock.monotonic()
+        close = replace(close, store_gap_seconds=self.gap(created_mono, ended_mono))
+        try:
+            written = await self.timekeeper.close_session(close, audit)
+        except StorageError as exc:
+            self.pending[close.session_id] = (close, audit, created_mono, ended_mono)
+            self.refused(exc)
+            return True
+        self.took()
+        return written
+
+    def _traffic(self, live: LiveSession) -> tuple[int, ...]:
+        return live.traffic_minutes(self.settings.billing.activity_noise_bytes)
 
     def entry_for(
         self, row: Session, started_at: datetime, ended_at: datetime, actual: int
@@ -90,21 +180,63 @@ class SessionLedger:
 
     async def heartbeat(self, active: Sequence[LiveSession]) -> int:
         """Persist last-seen time and counters of the ``active`` sessions."""
-        now = self.clock.now()
-        beats = [
-            SessionBeat(
-                session_id=live.row.id,
-                last_seen_at=now,
-                bytes_to_agent=live.bytes_to_agent,
-                bytes_to_technician=live.bytes_to_technician,
-                active_minutes=len(live.minutes),
-                traffic_minutes=tuple(sorted(live.minutes)),
+        mono = self.clock.monotonic()
+        beats = []
+        for live in active:
+            traffic = self._traffic(live)
+            beats.append(
+                SessionBeat(
+                    session_id=live.row.id,
+                    last_seen_at=live.wall(mono),
+                    bytes_to_agent=live.bytes_to_agent,
+                    bytes_to_technician=live.bytes_to_technician,
+                    active_minutes=len(traffic),
+                    traffic_minutes=traffic,
+                )
             )
-            for live in active
-        ]
         if beats:
-            await self.store.heartbeat_sessions(beats)
+            try:
+                await self.store.heartbeat_sessions(beats)
+            except StorageError as exc:
+                self.refused(exc)
+                raise
+            self.took()
         return len(beats)
+
+    # -- writing again -------------------------------------------------------------------
+    def _ensure_retry(self) -> None:
+        if self._retry is None or self._retry.done():
+            self._retry = asyncio.create_task(self._retry_forever())
+
+    async def _retry_forever(self) -> None:
+        """Write the kept ends again, with backoff, until all landed; with none kept,
+        probe until the store takes a write."""
+        delay = RETRY_FIRST
+        while self.pending or not self.writable:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX)
+            try:
+                if not self.pending:
+                    await self.store.set_meta("write_probe", self.clock.now().isoformat())
+                for sid, (close, audit, created_mono, ended_mono) in list(self.pending.items()):
+                    gap = self.gap(created_mono, ended_mono)
+                    await self.timekeeper.close_session(
+                        replace(close, store_gap_seconds=gap), audit
+                    )
+                    del self.pending[sid]
+                    log.warning("session %s: end written after %d s of store outage", sid, gap)
+            except StorageError as exc:
+                log.info("the store still refuses writes: %s", exc)
+                continue
+            self.took()
+            delay = RETRY_FIRST
+
+    def stop(self) -> None:
+        """Stop retrying (the relay stops); kept ends are logged as lost to this run."""
+        if self._retry is not None:
+            self._retry.cancel()
+        for sid in self.pending:
+            log.error("session %s: end not written; recovery closes it at its last heartbeat", sid)
 
     async def recover(self) -> int:
         """Close sessions this node left open (a crash) at their last heartbeat,

@@ -39,7 +39,7 @@ from relay.services.timekeeping import Timekeeper
 from relay.settings import Settings
 from relay.store.interface import Store
 from shared.clock import Clock
-from shared.errors import NotFoundError, UnavailableError
+from shared.errors import NotFoundError, StorageError, UnavailableError
 from shared.keys import certificate_text
 from shared.protocol.close_codes import GOING_AWAY, NORMAL_CLOSURE, POLICY_VIOLATION
 from shared.protocol.messages import Message
@@ -59,6 +59,10 @@ from shared.protocol.session_state import (
 
 log = logging.getLogger("qp.relay.sessions")
 
+NOT_WRITABLE = (
+    "the relay cannot write to its database right now, so it starts no sessions; "
+    "try again later (its operator sees why in the relay log)"
+)
 SESSION_KINDS = ("exec", "shell", "files", "forward", "proxy")
 PTY_KINDS = ("shell", "proxy")
 FORWARD_KINDS = ("forward", "proxy")
@@ -130,6 +134,8 @@ class SessionManager:
         if self.authorities is None:
             raise UnavailableError("this relay node signs no certificates")
         agent, tech = request.agent, request.technician
+        if not self.ledger.writable:
+            raise UnavailableError(NOT_WRITABLE)
         if not self.channel.online(agent.id):
             raise NotFoundError(f"agent {agent.name!r} ({agent.id}) is offline")
         sid = new_id("ses")
@@ -196,6 +202,7 @@ class SessionManager:
         in the same transaction, and mint one single-use tunnel token per side.
         Returns the live session and the tokens to hand out."""
         state = State.REQUESTED
+        created_mono = self.clock.monotonic()
         row = Session(
             id=session_id or new_id("ses"),
             agent_id=agent_id,
@@ -208,11 +215,16 @@ class SessionManager:
             request=request,
         )
         # A failed write refuses the session: never an unbilled session.
-        await self.store.add_session(row, audit=audit)
+        try:
+            await self.store.add_session(row, audit=audit)
+        except StorageError as exc:
+            self.ledger.refused(exc)
+            raise UnavailableError(NOT_WRITABLE) from None
         kept, plain = tunnel_tokens.mint(
             self.clock.monotonic(), self.settings.limits.tunnel_token_ttl
         )
-        live = LiveSession(row, state, kept, asyncio.get_running_loop().create_future())
+        future = asyncio.get_running_loop().create_future()
+        live = LiveSession(row, state, kept, future, created_mono)
         self.live[row.id] = live
         return live, plain
 
@@ -236,9 +248,9 @@ class SessionManager:
         if state is State.ACTIVE and event is Event.PAIRED:
             # The clock runs from pairing; started_at is persisted once the agent
             # reports a successful SSH login, so a refused login bills nothing.
-            now = self.clock.now()
-            live.row = dataclasses.replace(live.row, started_at=now, last_seen_at=now)
             live.started_mono = self.clock.monotonic()
+            now = live.wall(live.started_mono)
+            live.row = dataclasses.replace(live.row, started_at=now, last_seen_at=now)
 
     async def refused(self, tech: Technician, ref: str) -> None:
         """Audit a session asked for an agent the technician cannot reach."""
@@ -397,7 +409,8 @@ class SessionManager:
         else:
             live.bytes_to_technician += len(data)
         if live.started_mono is not None:
-            live.minutes.add(int((self.clock.monotonic() - live.started_mono) // 60))
+            minute = int((self.clock.monotonic() - live.started_mono) // 60)
+            live.minute_bytes[minute] = live.minute_bytes.get(minute, 0) + len(data)
         if self.tap is not None:
             self.tap(live.row.id, direction, data)
 
@@ -437,10 +450,11 @@ class SessionManager:
                     )
                 )
         actual = 0
+        mono = self.clock.monotonic()
         if billed and live.started_mono is not None:
             # Whole seconds, rounded up: a connected session is never 0 s long.
-            actual = math.ceil(self.clock.monotonic() - live.started_mono)
-        now = self.clock.now()
+            actual = math.ceil(mono - live.started_mono)
+        now = live.wall(mono)
         audit.append(
             AuditEvent(
                 now,

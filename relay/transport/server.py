@@ -4,7 +4,8 @@ mapping of every control link.
 - ``/v1/agent``   agents enroll once, then keep an authenticated control link.
 - ``/v1/console`` technicians log in with their token and call API methods.
 - ``/v1/tunnel/<session>`` one data WebSocket per side, paired and pumped.
-- ``GET /healthz`` plain ``ok``.
+- ``GET /healthz`` plain ``ok``; ``GET /readyz`` ``ready``, or 503 while the store
+  refuses writes (no new sessions then).
 
 Everything else is 404; a missing or wrong subprotocol is 400. Every failure of a
 link ends in a close code and one log line; the peer gets our own reason, never
@@ -96,6 +97,12 @@ class RelayServer:
         path = request.path
         if path == "/healthz":
             return ws.respond(HTTPStatus.OK, "ok\n")
+        if path == "/readyz":
+            if self.services.sessions.ledger.writable:
+                return ws.respond(HTTPStatus.OK, "ready\n")
+            return ws.respond(
+                HTTPStatus.SERVICE_UNAVAILABLE, "not ready: the store refuses writes\n"
+            )
         if path in ("/v1/agent", "/v1/console"):
             if path == "/v1/console" and not self._origin_ok(request):
                 return ws.respond(HTTPStatus.FORBIDDEN, "forbidden origin\n")

@@ -49,7 +49,7 @@ async def work(
     await m.ready("agt-1", live.row.id)
     left = seconds
     while left > 0:
-        m.count(live, "to_agent", b"x")
+        m.count(live, "to_agent", b"x" * 300)  # above the noise threshold
         step = min(60, left)
         clock.advance(step)
         left -= step
@@ -166,7 +166,7 @@ async def test_recovered_sessions_are_priced_by_the_card(store: Store) -> None:
         await m.advance(live, event)
     await m.ready("agt-1", live.row.id)
     for _ in range(16):
-        m.count(live, "to_agent", b"x")
+        m.count(live, "to_agent", b"x" * 300)  # above the noise threshold
         clock.advance(60)
     await m.heartbeat_once()
     clock.advance(3600)  # the relay died; a new one starts

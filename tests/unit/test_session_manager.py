@@ -161,9 +161,25 @@ async def test_the_minutes_with_traffic_are_kept_for_billing(store: Store) -> No
     live = m.live[sid]
     for step in (1, 60, 240, 29):  # at 1 s, 61 s, 301 s and 330 s after pairing
         clock.advance(step)
-        m.count(live, "to_agent", b"x")
+        m.count(live, "to_agent", b"x" * 300)  # above the noise threshold
     await m.end(live, Event.TECHNICIAN_LEFT)
     row = await store.get_session(sid)
     assert row is not None
     assert row.traffic_minutes == (0, 1, 5)
     assert row.active_minutes == 3
+
+
+async def test_a_minute_with_only_noise_is_idle(store: Store) -> None:
+    clock = FakeClock()
+    m = manager(store, clock)
+    sid = await activate(m)
+    live = m.live[sid]
+    m.count(live, "to_agent", b"k" * 100)  # minute 0: a rekey-sized trickle, both ways
+    m.count(live, "to_technician", b"k" * 100)
+    clock.advance(60)
+    m.count(live, "to_agent", b"k" * 150)  # minute 1: 150 + 150 bytes, over 256
+    m.count(live, "to_technician", b"k" * 150)
+    clock.advance(180)  # minutes 2-4: nothing at all
+    await m.end(live, Event.TECHNICIAN_LEFT)
+    row = await store.get_session(sid)
+    assert row is not None and row.traffic_minutes == (1,) and row.active_minutes == 1

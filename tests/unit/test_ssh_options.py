@@ -48,7 +48,7 @@ def test_client_trusts_only_the_host_ca_for_the_agent_id() -> None:
     assert (options.password, options.kbdint_auth, options.gss_auth) == (None, False, False)
     assert options.compression_algs == [b"none"]
     assert options.encryption_algs == [alg.encode() for alg in PREFERRED_CIPHERS]
-    assert (options.keepalive_interval, options.login_timeout) == (30, 30)
+    assert (options.keepalive_interval, options.login_timeout) == (0, 30)  # liveness: WebSocket
 
 
 def test_benchmarks_may_choose_the_cipher_and_nothing_else() -> None:
@@ -84,7 +84,7 @@ def test_server_trusts_the_user_ca_for_this_session_only() -> None:
         False,
     )
     assert options.compression_algs == [b"none"]
-    assert (options.keepalive_interval, options.login_timeout) == (30, 30)
+    assert (options.keepalive_interval, options.login_timeout) == (0, 30)  # liveness: WebSocket
 
 
 def test_authorized_for_names_the_session_principal() -> None:

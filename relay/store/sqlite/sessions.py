@@ -20,8 +20,8 @@ async def end_session(db: aiosqlite.Connection, close: SessionClose) -> bool:
     cursor = await db.execute(
         "UPDATE sessions SET state = ?, end_reason = ?, ended_at = ?,"
         " last_seen_at = COALESCE(?, last_seen_at), bytes_to_agent = ?,"
-        " bytes_to_technician = ?, active_minutes = ?, traffic_minutes = ?"
-        " WHERE id = ? AND ended_at IS NULL",
+        " bytes_to_technician = ?, active_minutes = ?, traffic_minutes = ?,"
+        " store_gap_seconds = ? WHERE id = ? AND ended_at IS NULL",
         (
             close.state,
             close.end_reason,
@@ -31,6 +31,7 @@ async def end_session(db: aiosqlite.Connection, close: SessionClose) -> bool:
             close.bytes_to_technician,
             close.active_minutes,
             encode(tuple(close.traffic_minutes)),
+            close.store_gap_seconds,
             close.session_id,
         ),
     )

@@ -1,0 +1,3 @@
+-- How long the relay could not write its database during a session: it kept the
+-- session's time in memory and wrote its end when it could (shown on the entry).
+ALTER TABLE sessions ADD COLUMN store_gap_seconds INTEGER NOT NULL DEFAULT 0;
