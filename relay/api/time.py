@@ -112,6 +112,11 @@ async def time_show(ctx: Context, params: Params) -> Any:
         explanation = render_text(entry.details)
     else:
         explanation = default_explanation(entry)
+    if gap := await entries.store_gap(entry):
+        explanation += (
+            f"\nThe relay could not write to its database for {gap} s of this work; it kept"
+            " the time in memory and wrote it when it could."
+        )
     history = [
         {
             "at": iso(edit.at),
@@ -123,7 +128,12 @@ async def time_show(ctx: Context, params: Params) -> Any:
         }
         for edit in await entries.history(entry)
     ]
-    return {**row, "explanation": explanation[:30_000], "history": history[-50:]}
+    return {
+        **row,
+        "store_gap_seconds": gap,
+        "explanation": explanation[:30_000],
+        "history": history[-50:],
+    }
 
 
 async def time_edit(ctx: Context, params: Params) -> Any:

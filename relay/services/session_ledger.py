@@ -67,7 +67,9 @@ class SessionLedger:
         self.node_id = node_id
         self.timekeeper = timekeeper
         #: Ends the store refused, by session id, waiting to be written again.
-        self.pending: dict[str, tuple[SessionClose, tuple[AuditEvent, ...], float, float]] = {}
+        self.pending: dict[str, tuple[SessionClose, tuple[AuditEvent, ...], float]] = {}
+        #: When the store refused writes. A session's ``store_gap_seconds`` is how
+        #: much of these fell between its creation and the write of its end.
         self.outages: list[Outage] = []
         self._retry: asyncio.Task[None] | None = None
         self._settled = asyncio.Event()
@@ -79,11 +81,12 @@ class SessionLedger:
         """Whether the store took the last write (new sessions need it)."""
         return not self.outages or self.outages[-1].until is not None
 
-    def refused(self, exc: Exception) -> None:
-        """A write was refused: an outage starts (if none is running), retries begin."""
+    def refused(self, exc: Exception, since: float | None = None) -> None:
+        """A write tried at monotonic ``since`` (default: now) was refused: an outage
+        starts (if none is running), retries begin."""
         if self.writable:
             log.error("the store refuses writes: %s; ends are kept in memory", exc)
-            self.outages.append(Outage(self.clock.monotonic()))
+            self.outages.append(Outage(self.clock.monotonic() if since is None else since))
             self._settled.clear()
         self._ensure_retry()
 
@@ -148,9 +151,9 @@ class SessionLedger:
         close = replace(close, store_gap_seconds=self.gap(created_mono, ended_mono))
         try:
             written = await self.timekeeper.close_session(close, audit)
-        except StorageError as exc:
-            self.pending[close.session_id] = (close, audit, created_mono, ended_mono)
-            self.refused(exc)
+        except StorageError as exc:  # refused after waiting: the outage began at the try
+            self.pending[close.session_id] = (close, audit, created_mono)
+            self.refused(exc, since=ended_mono)
             return True
         self.took()
         return written
@@ -198,7 +201,7 @@ class SessionLedger:
             try:
                 await self.store.heartbeat_sessions(beats)
             except StorageError as exc:
-                self.refused(exc)
+                self.refused(exc, since=mono)
                 raise
             self.took()
         return len(beats)
@@ -218,8 +221,9 @@ class SessionLedger:
             try:
                 if not self.pending:
                     await self.store.set_meta("write_probe", self.clock.now().isoformat())
-                for sid, (close, audit, created_mono, ended_mono) in list(self.pending.items()):
-                    gap = self.gap(created_mono, ended_mono)
+                for sid, (close, audit, created_mono) in list(self.pending.items()):
+                    # Until now the session's record was in memory only.
+                    gap = self.gap(created_mono, self.clock.monotonic())
                     await self.timekeeper.close_session(
                         replace(close, store_gap_seconds=gap), audit
                     )
@@ -247,8 +251,10 @@ class SessionLedger:
             ended_at = row.last_seen_at or row.created_at
             if row.started_at is not None:
                 seen = max(row.started_at, row.last_seen_at or row.started_at)
+                # Whole seconds seen, rounded down: never bill time nobody saw.
                 actual = int((seen - row.started_at).total_seconds())
-                entry = self.entry_for(row, row.started_at, seen, actual)
+                billed_until = row.started_at + timedelta(seconds=actual)
+                entry = self.entry_for(row, row.started_at, billed_until, actual)
                 ended_at = seen
             close = SessionClose(
                 session_id=row.id,

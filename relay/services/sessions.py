@@ -218,7 +218,7 @@ class SessionManager:
         try:
             await self.store.add_session(row, audit=audit)
         except StorageError as exc:
-            self.ledger.refused(exc)
+            self.ledger.refused(exc, since=created_mono)
             raise UnavailableError(NOT_WRITABLE) from None
         kept, plain = tunnel_tokens.mint(
             self.clock.monotonic(), self.settings.limits.tunnel_token_ttl
@@ -342,12 +342,15 @@ class SessionManager:
             return
         live.ready.set()
         now = self.clock.now()
-        await self.store.set_session_state(
-            session_id,
-            State.ACTIVE.value,
-            live.row.started_at,
-            audit=(AuditEvent(now, "session_authenticated", agent_id, session_id),),
-        )
+        try:
+            await self.store.set_session_state(
+                session_id,
+                State.ACTIVE.value,
+                live.row.started_at,
+                audit=(AuditEvent(now, "session_authenticated", agent_id, session_id),),
+            )
+        except StorageError as exc:  # billed all the same: the end carries the entry
+            self.ledger.refused(exc)
         if self.on_phase is not None:
             await self.on_phase(agent_id, session_id, "before")
 

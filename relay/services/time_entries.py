@@ -275,6 +275,12 @@ class TimeEntries:
     async def visible(self, tech: Technician, entry_id: str) -> BillableEntry:
         return await visible_entry(self.store, tech, entry_id)
 
+    async def store_gap(self, entry: BillableEntry) -> int:
+        """Seconds of the entry's sessions the relay timed in memory only (its
+        database refused writes then)."""
+        rows = [await self.store.get_session(sid) for sid in entry.session_ids]
+        return sum(row.store_gap_seconds for row in rows if row is not None)
+
     async def history(self, entry: BillableEntry) -> list[EntryEdit]:
         return await self.store.list_entry_edits(entry.id)
 

@@ -22,7 +22,7 @@ from relay.services.container import Services
 from relay.services.enrollment import Proof
 from relay.transport.gate import Gate, peer, receive
 from relay.transport.links import AgentLink, AgentLinks
-from shared.errors import RemoteProtocolError
+from shared.errors import QPError, RemoteProtocolError
 from shared.protocol.messages import AGENT_TO_RELAY, Message, encode
 
 log = logging.getLogger("qp.relay.agents")
@@ -100,7 +100,12 @@ async def _linked(
             handler = HANDLERS.get(msg.type)
             if handler is None:
                 raise RemoteProtocolError(f"unexpected {msg.type} on a linked agent")
-            await handler(state, msg.body)
+            try:
+                await handler(state, msg.body)
+            except RemoteProtocolError:
+                raise
+            except QPError as exc:  # e.g. the store refused a write: the link stays up
+                log.error("agent %s: %s not handled: %s", agent.id, msg.type, exc)
     finally:
         if links.detach(link):
             await services.sessions.agent_gone(agent.id)

@@ -17,6 +17,7 @@ from typing import Any
 from harness import BIN, World, timeout
 from relay.app import Listen, Relay
 from relay.services.ports import Tap
+from shared.clock import Clock
 
 
 class AsyncProc:
@@ -107,12 +108,16 @@ async def aqp_json(world: World, *args: str) -> Any:
 
 @contextlib.asynccontextmanager
 async def node_with_agent(
-    world: World, agent_name: str, tap: Tap | None = None, **settings: int
+    world: World,
+    agent_name: str,
+    tap: Tap | None = None,
+    clock: Clock | None = None,
+    **settings: int,
 ) -> AsyncIterator[Relay]:
     """A relay node on this loop with one customer (Initech) and one agent linked;
     ``settings`` are written to its ``relay.toml``."""
     world.init_relay(**settings)
-    node = await Relay.open(world.relay_data, tap=tap)
+    node = await Relay.open(world.relay_data, clock=clock, tap=tap)
     agent: AsyncProc | None = None
     try:
         world.url = await node.start(Listen("127.0.0.1", 0))
@@ -135,3 +140,35 @@ async def node_with_agent(
         if agent is not None:
             await agent.stop()
         await node.stop()
+
+
+class Lines:
+    """A child's stdout, line by line, on this loop."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        self.proc = proc
+        self.stdout = proc.stdout
+
+    @classmethod
+    async def spawn(cls, world: World, argv: list[str], home: str = "admin") -> Lines:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            env=world.env(home),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        return cls(proc)
+
+    async def line(self, within: float = 30) -> str:
+        """The next line it prints."""
+        raw = await asyncio.wait_for(self.stdout.readline(), timeout(within))
+        return raw.decode(errors="replace").rstrip("\n")
+
+    async def exit(self, within: float = 60) -> int:
+        """Wait for it to end; its exit status."""
+        await asyncio.wait_for(self.proc.communicate(), timeout(within))
+        code = self.proc.returncode
+        assert code is not None
+        return code
