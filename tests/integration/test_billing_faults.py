@@ -5,8 +5,16 @@ database's write lock and step its wall clock)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import shutil
 import sqlite3
+import subprocess
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
 
 from harness import BIN, World, timeout
 from relay.app import Relay
@@ -102,3 +110,74 @@ async def test_recovery_after_a_crash_and_a_clock_step_bills_the_time_seen(world
     (entry,) = entries
     assert entry.actual_seconds >= 1  # seen until the last heartbeat, never 0 or less
     assert entry.ended_at - entry.started_at == timedelta(seconds=entry.actual_seconds)
+
+
+@pytest.fixture
+def small_disk(world: World) -> Iterator[Path]:
+    """The relay's data directory on a 4 MiB tmpfs of its own (needs root)."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root")
+    world.relay_data.mkdir(parents=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(world.relay_data)],
+        check=True,
+    )
+    try:
+        yield world.relay_data
+    finally:
+        subprocess.run(["umount", "-l", str(world.relay_data)], check=False)
+
+
+def _fill(folder: Path) -> Path:
+    """Use up every free byte of ``folder``'s file system."""
+    filler = folder / "filler"
+    with filler.open("wb") as f:
+        with contextlib.suppress(OSError):
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+    return filler
+
+
+async def _ready(url: str) -> int:
+    """The HTTP status of the relay's /readyz."""
+    address = url.removeprefix("ws://")
+    host, port = address.rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"GET /readyz HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n")
+    status = (await reader.readline()).split()[1]
+    writer.close()
+    return int(status)
+
+
+async def test_a_full_disk_refuses_new_sessions_and_loses_no_running_one(
+    world: World, small_disk: Path
+) -> None:
+    async with node_with_agent(world, "disk-pc", heartbeat_interval=30) as node:
+        await arun(world, [str(BIN / "qp"), "exec", "disk-pc", "--", "true"])  # snapshots done
+        ledger = node.services.sessions.ledger
+        assert await _ready(world.url) == 200
+        run = await _exec(world, "disk-pc", "echo started; sleep 3; echo done")
+        assert await run.line() == "started"
+        filler = _fill(small_disk)
+        code, _, err = await arun(
+            world, [str(BIN / "qp"), "exec", "disk-pc", "--", "true"], check=False
+        )
+        assert code != 0
+        assert err.decode().strip().splitlines() == [
+            "qp: the relay cannot write to its database right now, so it starts no sessions;"
+            " try again later (its operator sees why in the relay log)"
+        ]
+        assert await _ready(world.url) == 503
+        assert await run.line() == "done"  # the running session goes on
+        assert await run.exit() == 0
+        while len(ledger.pending) == 0:  # its end is kept in memory
+            await asyncio.sleep(0.05)
+        filler.unlink()  # space returns
+        await asyncio.wait_for(ledger.settled(), timeout(60))
+        assert await _ready(world.url) == 200
+        rows = await node.store.list_sessions(10)
+        entries = await node.store.list_time_entries()
+    ended = [r for r in rows if r.store_gap_seconds > 0]
+    assert len(ended) == 1 and ended[0].end_reason == "completed"
+    assert len([e for e in entries if ended[0].id in e.session_ids]) == 1
