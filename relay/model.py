@@ -98,6 +98,9 @@ class Session:
     #: Seconds of the session during which the relay could not write its database
     #: (it kept the time in memory and wrote the end when it could).
     store_gap_seconds: int = 0
+    #: Stretches of a minute or more without payload, flat (from, to, …) seconds
+    #: from ``started_at``; None for sessions recorded before the relay kept them.
+    quiet: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ class SessionBeat:
     bytes_to_technician: int
     active_minutes: int
     traffic_minutes: tuple[int, ...] = ()
+    quiet: tuple[int, ...] | None = None  # None keeps the stored value
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,7 @@ class SessionClose:
     entry: TimeEntry | None  # None when the session never became active
     traffic_minutes: tuple[int, ...] = ()
     store_gap_seconds: int = 0
+    quiet: tuple[int, ...] | None = None  # None keeps the stored value
 
 
 @dataclass(frozen=True)

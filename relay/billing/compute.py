@@ -272,6 +272,26 @@ def _span_json(span: Span, card: RateCard | None = None) -> dict[str, Any]:
 
 
 def _idle_json(result: IdleResult, threshold: int) -> dict[str, Any]:
+    if result.unit == "second":
+        quiet = [
+            {
+                "from_second": run.first,
+                "to_second": run.last + 1,
+                "seconds": run.last + 1 - run.first,
+                "excluded_seconds": max(0, run.last + 1 - run.excluded_from),
+            }
+            for run in result.runs
+        ]
+        return {
+            "session_id": result.session_id,
+            **_span_json(result.span),
+            "idle_runs": [],
+            "quiet": quiet,
+            "excluded": [_span_json(s) for s in result.excluded],
+            "excluded_seconds": result.excluded_seconds,
+            "kept_seconds": result.kept_seconds,
+            "threshold_minutes": threshold,
+        }
     return {
         "session_id": result.session_id,
         **_span_json(result.span),

@@ -55,6 +55,14 @@ def render_text(explanation: dict[str, Any]) -> str:
         lines.append(
             f"  {s['session_id']}: {_when(s['from'])} to {_when(s['to'])}, {_dur(s['seconds'])}"
         )
+        for quiet in s.get("quiet", []):
+            if quiet["excluded_seconds"]:
+                lines.append(
+                    f"    no activity from {_dur(quiet['from_second'])} to "
+                    f"{_dur(quiet['to_second'])} ({_dur(quiet['seconds'])}): "
+                    f"{_dur(quiet['excluded_seconds'])} beyond the "
+                    f"{s['threshold_minutes']}-minute threshold excluded as idle"
+                )
         for run in s["idle_runs"]:
             if run["excluded_minutes"]:
                 lines.append(

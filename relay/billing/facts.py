@@ -24,6 +24,10 @@ class SessionFacts:
     Minute ``i`` of a session runs from ``started_at + i min`` to one minute later
     or the session's end; ``traffic_minutes`` holds the indices that carried bytes.
     Indices past the session's last minute are ignored.
+
+    ``quiet`` holds, to the second, the stretches of at least a minute without
+    payload (``(from, to)`` seconds from the start). Sessions recorded before the
+    relay kept them have ``None`` and are judged by their traffic minutes.
     """
 
     session_id: str
@@ -34,6 +38,7 @@ class SessionFacts:
     started_at: datetime
     ended_at: datetime
     traffic_minutes: frozenset[int] = frozenset()
+    quiet: tuple[tuple[int, int], ...] | None = None
 
     def __post_init__(self) -> None:
         if self.started_at.tzinfo is None or self.ended_at.tzinfo is None:
@@ -68,6 +73,11 @@ class EntryContext:
     urgent: bool = False
 
 
+def quiet_pairs(flat: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """``(from, to)`` pairs of a flat ``[from, to, from, to, …]`` record."""
+    return tuple((flat[i], flat[i + 1]) for i in range(0, len(flat) - 1, 2))
+
+
 def _ranges(indices: frozenset[int]) -> list[list[int]]:
     out: list[list[int]] = []
     for i in sorted(indices):
@@ -97,6 +107,7 @@ def facts_to_json(sessions: Sequence[SessionFacts], context: EntryContext) -> di
                 "started_at": iso(utc(s.span.start)),
                 "ended_at": iso(utc(s.span.end)),
                 "traffic_minutes": _ranges(s.traffic_minutes),
+                **({} if s.quiet is None else {"quiet": [list(q) for q in s.quiet]}),
             }
             for s in sessions
         ],
@@ -133,6 +144,7 @@ def facts_from_json(data: dict[str, Any]) -> tuple[tuple[SessionFacts, ...], Ent
                 started_at=started,
                 ended_at=ended,
                 traffic_minutes=minutes,
+                quiet=None if "quiet" not in s else tuple((a, b) for a, b in s["quiet"]),
             )
         )
     return tuple(sessions), context

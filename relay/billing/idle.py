@@ -1,9 +1,12 @@
 """Idle exclusion: a client pays for time actually spent.
 
-Within one session, a run of consecutive minutes without traffic is tolerated up
-to the threshold (reading, thinking, waiting for a reboot); the minutes of the run
-beyond the threshold are excluded and reported. A threshold of 0 excludes every
-idle minute.
+Within one session, a stretch without payload is tolerated up to the threshold
+(reading, thinking, waiting for a reboot); what lasts beyond the threshold is
+excluded and reported. A threshold of 0 excludes every quiet stretch.
+
+The relay records quiet stretches to the second (``SessionFacts.quiet``, each at
+least a minute long). Sessions recorded before it did are judged by their traffic
+minutes: a run of consecutive minutes without traffic, beyond the threshold.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class IdleResult:
     runs: tuple[IdleRun, ...]  # every idle run, excluded or not
     excluded: tuple[Span, ...]  # the time not billed
     kept: tuple[Span, ...]  # the session's time minus ``excluded``
+    unit: str = "minute"  # what the runs' indices count: minutes, or seconds (quiet)
 
     @property
     def kept_seconds(self) -> int:
@@ -65,6 +69,8 @@ def exclude_idle(session: SessionFacts, threshold_minutes: int) -> IdleResult:
     """Split a session's time into kept and excluded idle time."""
     if threshold_minutes < 0:
         raise ValueError("the idle threshold cannot be negative")
+    if session.quiet is not None:
+        return _exclude_quiet(session, session.quiet, threshold_minutes)
     span = session.span
     runs: list[IdleRun] = []
     excluded: list[Span] = []
@@ -80,4 +86,32 @@ def exclude_idle(session: SessionFacts, threshold_minutes: int) -> IdleResult:
         runs=tuple(runs),
         excluded=tuple(excluded),
         kept=subtract([span], excluded),
+    )
+
+
+def _exclude_quiet(
+    session: SessionFacts, quiet: tuple[tuple[int, int], ...], threshold_minutes: int
+) -> IdleResult:
+    """Exclude what each quiet stretch lasts beyond the threshold (to the second).
+    Runs are reported in seconds from the start, as ``first``/``last`` second and
+    ``excluded_from``."""
+    span = session.span
+    tolerated = threshold_minutes * 60
+    runs: list[IdleRun] = []
+    excluded: list[Span] = []
+    for start, end in quiet:
+        start, end = max(0, start), min(span.seconds, end)
+        if end <= start:
+            continue
+        run = IdleRun(start, end - 1, start + tolerated)
+        runs.append(run)
+        if start + tolerated < end:
+            excluded.append(Span(span.start + start + tolerated, span.start + end))
+    return IdleResult(
+        session_id=session.session_id,
+        span=span,
+        runs=tuple(runs),
+        excluded=tuple(excluded),
+        kept=subtract([span], excluded),
+        unit="second",
     )

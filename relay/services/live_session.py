@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from relay.core import activity
 from relay.core.tunnel_tokens import TunnelToken
 from relay.model import Session
 from relay.services.ports import StateListener, TunnelEnd
@@ -30,8 +31,8 @@ class LiveSession:
     started_mono: float | None = None
     bytes_to_agent: int = 0
     bytes_to_technician: int = 0
-    #: Payload bytes (both ways) per minute since pairing.
-    minute_bytes: dict[int, int] = field(default_factory=dict)
+    #: Payload (both ways) per minute since pairing.
+    payload: dict[int, activity.Minute] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     on_state: StateListener | None = None
     #: Set when the agent reports that the technician's SSH login succeeded.
@@ -43,4 +44,10 @@ class LiveSession:
 
     def traffic_minutes(self, noise: int) -> tuple[int, ...]:
         """The minutes (from pairing) that carried more than ``noise`` payload bytes."""
-        return tuple(sorted(m for m, n in self.minute_bytes.items() if n > noise))
+        return tuple(activity.working(self.payload, noise))
+
+    def quiet(self, noise: int, now_mono: float) -> tuple[int, ...]:
+        """Quiet stretches so far, flat (see :func:`relay.core.activity.quiet`)."""
+        if self.started_mono is None:
+            return ()
+        return activity.quiet(self.payload, noise, now_mono - self.started_mono)

@@ -117,6 +117,8 @@ class SessionLedger:
         """Write the end of ``live``: ``actual`` seconds billed (None: nothing). If
         the store refuses, the end is kept and written later; True either way."""
         traffic = self._traffic(live)
+        noise = self.settings.billing.activity_noise_bytes
+        quiet = live.quiet(noise, self.clock.monotonic()) if actual is not None else None
         row = dataclasses.replace(
             live.row,
             bytes_to_agent=live.bytes_to_agent,
@@ -140,6 +142,7 @@ class SessionLedger:
             active_minutes=row.active_minutes,
             entry=entry,
             traffic_minutes=row.traffic_minutes,
+            quiet=quiet,
         )
         return await self.write(close, tuple(audit), live.created_mono)
 
@@ -195,6 +198,7 @@ class SessionLedger:
                     bytes_to_technician=live.bytes_to_technician,
                     active_minutes=len(traffic),
                     traffic_minutes=traffic,
+                    quiet=live.quiet(self.settings.billing.activity_noise_bytes, mono),
                 )
             )
         if beats:
@@ -267,6 +271,7 @@ class SessionLedger:
                 active_minutes=row.active_minutes,
                 entry=entry,
                 traffic_minutes=row.traffic_minutes,
+                quiet=row.quiet,
             )
             audit = AuditEvent(
                 self.clock.now(),

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import asyncssh
 
-from relay.core import tunnel_tokens
+from relay.core import activity, tunnel_tokens
 from relay.core.ids import new_id
 from relay.model import Agent, AuditEvent, Session, Technician
 from relay.services.authorities import Authorities
@@ -412,8 +412,8 @@ class SessionManager:
         else:
             live.bytes_to_technician += len(data)
         if live.started_mono is not None:
-            minute = int((self.clock.monotonic() - live.started_mono) // 60)
-            live.minute_bytes[minute] = live.minute_bytes.get(minute, 0) + len(data)
+            second = self.clock.monotonic() - live.started_mono
+            activity.record(live.payload, second, len(data))
         if self.tap is not None:
             self.tap(live.row.id, direction, data)
 

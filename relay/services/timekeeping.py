@@ -29,7 +29,7 @@ from typing import Any
 
 from relay.billing.compute import Computation, compute_entry
 from relay.billing.entries import entry_from_computation
-from relay.billing.facts import EntryContext, SessionFacts, facts_from_json
+from relay.billing.facts import EntryContext, SessionFacts, facts_from_json, quiet_pairs
 from relay.billing.merge import merge_for_card
 from relay.billing.ratecard import RateCard, select_card
 from relay.billing.ratecard_parse import parse_rate_card
@@ -300,4 +300,5 @@ def _facts(close: SessionClose, draft: TimeEntry) -> SessionFacts:
         started_at=draft.started_at,
         ended_at=draft.started_at + timedelta(seconds=draft.actual_seconds),
         traffic_minutes=frozenset(close.traffic_minutes),
+        quiet=None if close.quiet is None else quiet_pairs(close.quiet),
     )

@@ -21,7 +21,7 @@ async def end_session(db: aiosqlite.Connection, close: SessionClose) -> bool:
         "UPDATE sessions SET state = ?, end_reason = ?, ended_at = ?,"
         " last_seen_at = COALESCE(?, last_seen_at), bytes_to_agent = ?,"
         " bytes_to_technician = ?, active_minutes = ?, traffic_minutes = ?,"
-        " store_gap_seconds = ? WHERE id = ? AND ended_at IS NULL",
+        " store_gap_seconds = ?, quiet = COALESCE(?, quiet) WHERE id = ? AND ended_at IS NULL",
         (
             close.state,
             close.end_reason,
@@ -32,6 +32,7 @@ async def end_session(db: aiosqlite.Connection, close: SessionClose) -> bool:
             close.active_minutes,
             encode(tuple(close.traffic_minutes)),
             close.store_gap_seconds,
+            None if close.quiet is None else encode(tuple(close.quiet)),
             close.session_id,
         ),
     )
@@ -88,6 +89,7 @@ class SQLiteSessions(SQLiteBase):
                 beat.bytes_to_technician,
                 beat.active_minutes,
                 encode(tuple(beat.traffic_minutes)),
+                None if beat.quiet is None else encode(tuple(beat.quiet)),
                 beat.session_id,
             )
             for beat in beats
@@ -96,7 +98,8 @@ class SQLiteSessions(SQLiteBase):
             await db.executemany(
                 "UPDATE sessions SET last_seen_at = COALESCE(?, last_seen_at),"
                 " bytes_to_agent = ?, bytes_to_technician = ?, active_minutes = ?,"
-                " traffic_minutes = ? WHERE id = ? AND ended_at IS NULL",
+                " traffic_minutes = ?, quiet = COALESCE(?, quiet)"
+                " WHERE id = ? AND ended_at IS NULL",
                 params,
             )
 
