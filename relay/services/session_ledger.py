@@ -19,7 +19,7 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from relay.billing.entries import draft_entry
 from relay.billing.rounding import RoundingRule
@@ -128,8 +128,8 @@ class SessionLedger:
         )
         entry = None
         if actual is not None and row.started_at is not None:
-            # The entry ends where its monotonic duration says, whatever the wall clock did.
-            ended_at = row.started_at + timedelta(seconds=actual)
+            # Both ends are anchored on the monotonic clock (LiveSession.wall), so the
+            # entry's length is what the relay measured, whatever the wall clock did.
             entry = self.entry_for(row, row.started_at, ended_at, actual)
         close = SessionClose(
             session_id=row.id,
@@ -255,10 +255,10 @@ class SessionLedger:
             ended_at = row.last_seen_at or row.created_at
             if row.started_at is not None:
                 seen = max(row.started_at, row.last_seen_at or row.started_at)
-                # Whole seconds seen, rounded down: never bill time nobody saw.
+                # Whole seconds seen, rounded down: never bill time nobody saw. The
+                # heartbeat's time is anchored on the monotonic clock like the start.
                 actual = int((seen - row.started_at).total_seconds())
-                billed_until = row.started_at + timedelta(seconds=actual)
-                entry = self.entry_for(row, row.started_at, billed_until, actual)
+                entry = self.entry_for(row, row.started_at, seen, actual)
                 ended_at = seen
             close = SessionClose(
                 session_id=row.id,

@@ -18,6 +18,7 @@ import pytest
 
 from harness import BIN, World, timeout
 from relay.app import Relay
+from relay.model import TimeEntry
 from shared.clock import SystemClock
 from tests.integration.inprocess import Lines, arun, node_with_agent
 
@@ -69,7 +70,14 @@ async def test_an_end_refused_by_a_locked_database_lands_once_with_its_full_time
     assert len(held) == 1 and held[0].end_reason == "completed"
     (entry,) = [e for e in entries if held[0].id in e.session_ids]
     assert entry.actual_seconds >= 2
-    assert entry.ended_at - entry.started_at == timedelta(seconds=entry.actual_seconds)
+    assert _measured(entry) > 0
+
+
+def _measured(entry: TimeEntry) -> float:
+    """The entry's length by its own times, checked against its whole seconds."""
+    length = (entry.ended_at - entry.started_at).total_seconds()
+    assert entry.actual_seconds - 1 < length <= entry.actual_seconds + 1, entry
+    return length
 
 
 async def test_a_wall_clock_step_back_never_shortens_an_entry(world: World) -> None:
@@ -83,7 +91,7 @@ async def test_a_wall_clock_step_back_never_shortens_an_entry(world: World) -> N
         entries = await node.store.list_time_entries()
     (entry,) = entries
     assert entry.actual_seconds >= 2
-    assert entry.ended_at - entry.started_at == timedelta(seconds=entry.actual_seconds)
+    assert _measured(entry) >= 2  # not ten minutes less, not negative
 
 
 async def test_recovery_after_a_crash_and_a_clock_step_bills_the_time_seen(world: World) -> None:
@@ -109,7 +117,7 @@ async def test_recovery_after_a_crash_and_a_clock_step_bills_the_time_seen(world
     assert [r.end_reason for r in rows] == ["recovered"]
     (entry,) = entries
     assert entry.actual_seconds >= 1  # seen until the last heartbeat, never 0 or less
-    assert entry.ended_at - entry.started_at == timedelta(seconds=entry.actual_seconds)
+    assert _measured(entry) >= 1
 
 
 @pytest.fixture
