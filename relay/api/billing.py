@@ -277,7 +277,7 @@ async def invoice_credit(ctx: Context, params: Params) -> Any:
 
 
 async def invoice_export(ctx: Context, params: Params) -> Any:
-    """One chunk (base64) of the invoice as CSV, JSON, UBL or HTML, from ``offset``."""
+    """One chunk (base64) of the invoice as CSV, JSON, UBL, HTML or PDF, from ``offset``."""
     ref = required_text(params, "id")
     fmt = text(params, "format") or "ubl"
     profile = text(params, "profile") or "nlcius"

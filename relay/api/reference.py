@@ -162,7 +162,7 @@ REFERENCE: dict[str, Entry] = {
         OFFICE,
         {
             "id": "invoice id or number",
-            "format": "?ubl|csv|json|html",
+            "format": "?ubl|csv|json|html|pdf",
             "profile": "?nlcius|peppol",
             "offset": "?bytes",
         },

@@ -24,6 +24,7 @@ from relay.model import (
     RateCardRecord,
     Technician,
 )
+from relay.services.documents import InvoiceTemplates
 from relay.services.invoicing import Plan, credit_invoice, customer_party, plan_invoice, render
 from relay.services.timekeeping import RateBook
 from relay.settings import Settings
@@ -78,13 +79,22 @@ def check_billing(b: CustomerBilling) -> CustomerBilling:
 class Office:
     """Rate cards, billing data, prepaid hours and invoices of the relay."""
 
-    def __init__(self, store: Store, clock: Clock, settings: Settings, book: RateBook) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        settings: Settings,
+        book: RateBook,
+        templates: InvoiceTemplates | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.settings = settings
         self.book = book
-        # Invoices never change, so their renderings can be kept.
-        self._rendered: OrderedDict[tuple[str, str, str], tuple[str, bytes]] = OrderedDict()
+        self.templates = templates or InvoiceTemplates(None)
+        # Invoices never change, so their renderings can be kept (the company's
+        # template and logo may: their version is part of the key).
+        self._rendered: OrderedDict[tuple[object, ...], tuple[str, bytes]] = OrderedDict()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -202,9 +212,9 @@ class Office:
 
     async def rendered(self, ref: str, fmt: str, profile: Profile) -> tuple[str, bytes]:
         """The stored invoice ``ref`` as ``fmt``: its number and the bytes."""
-        key = (ref, fmt, profile)
+        key = (ref, fmt, profile, self.templates.version())
         if key not in self._rendered:
-            record, data = await render(self.store, ref, fmt, profile)
+            record, data = await render(self.store, ref, fmt, profile, templates=self.templates)
             self._rendered[key] = (record.number, data)
             while len(self._rendered) > _CACHE_SIZE:
                 self._rendered.popitem(last=False)
