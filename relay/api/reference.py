@@ -164,6 +164,7 @@ REFERENCE: dict[str, Entry] = {
             "id": "invoice id or number",
             "format": "?ubl|csv|json|html|pdf",
             "profile": "?nlcius|peppol",
+            "dialect": "?rfc4180|nl",
             "offset": "?bytes",
         },
         "number, format, size, data (base64), next",

@@ -4,10 +4,14 @@ shaped by :mod:`relay.billing.document` and rendered by the relay's services.
 * CSV: one ``line`` row per invoice line, then one ``vat`` row per VAT category and
   the ``total_excl_vat``, ``vat_total``, ``total_incl_vat`` and ``payable`` rows.
   Text cells that a spreadsheet would run as a formula get a leading ``'``.
+  Dialect ``rfc4180`` (the default): commas, decimal points. Dialect ``nl`` is what
+  a Dutch Excel opens in columns: semicolons, decimal commas, a UTF-8 BOM.
 * JSON: sorted keys, money and hours as decimal strings, dates in ISO 8601.
 
-Credit notes carry the same positive amounts as the invoice they cancel; ``kind``
-says which document it is.
+On a credit note every amount — line amounts, VAT bases and amounts, totals — is
+negative; quantities and unit prices stay positive, and ``kind`` says which
+document it is. (UBL keeps positive amounts: there the document type carries the
+sign.)
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, Literal
 
 from relay.billing.invoice import (
     Invoice,
@@ -27,6 +33,8 @@ from relay.billing.invoice import (
     totals,
 )
 
+CsvDialect = Literal["rfc4180", "nl"]
+CSV_DIALECTS: tuple[CsvDialect, ...] = ("rfc4180", "nl")
 CSV_COLUMNS = (
     "record",
     "invoice_number",
@@ -50,15 +58,23 @@ CSV_COLUMNS = (
     "amount",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_BOM = "\ufeff"  # lets Excel read the file as UTF-8
+
+
+def signed(invoice: Invoice, amount: Decimal) -> Decimal:
+    """``amount`` as an export shows it: negative on a credit note (never ``-0.00``)."""
+    return -amount if invoice.kind == "credit_note" and amount != 0 else amount
 
 
 # -- CSV ------------------------------------------------------------------------------
 
 
-def to_csv(invoice: Invoice) -> str:
-    """The invoice as CSV (RFC 4180, header row first): lines, VAT rows, totals."""
+def to_csv(invoice: Invoice, dialect: CsvDialect = "rfc4180") -> str:
+    """The invoice as CSV (header row first): lines, VAT rows, totals."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)
+    dutch = dialect == "nl"
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, delimiter=";" if dutch else ",")
+    num: Callable[[Decimal], str] = _decimal_comma if dutch else str
     writer.writeheader()
     head = {
         "invoice_number": _cell(invoice.number),
@@ -66,7 +82,8 @@ def to_csv(invoice: Invoice) -> str:
         "issue_date": invoice.issue_date.isoformat(),
     }
     for index, line in enumerate(invoice.lines, start=1):
-        writer.writerow(head | _csv_line(index, line))
+        amount = signed(invoice, line.line_amount)
+        writer.writerow(head | _csv_line(index, line, amount, num))
     sums = totals(invoice)
     for sub in sums.vat:
         writer.writerow(
@@ -74,9 +91,9 @@ def to_csv(invoice: Invoice) -> str:
             | {
                 "record": "vat",
                 "vat_category": sub.category.code,
-                "vat_percent": str(sub.category.percent),
-                "vat_base": str(sub.base),
-                "vat_amount": str(sub.tax),
+                "vat_percent": num(sub.category.percent),
+                "vat_base": num(signed(invoice, sub.base)),
+                "vat_amount": num(signed(invoice, sub.tax)),
             }
         )
     for record, value in (
@@ -85,11 +102,13 @@ def to_csv(invoice: Invoice) -> str:
         ("total_incl_vat", sums.tax_inclusive),
         ("payable", sums.payable),
     ):
-        writer.writerow(head | {"record": record, "amount": str(value)})
-    return out.getvalue()
+        writer.writerow(head | {"record": record, "amount": num(signed(invoice, value))})
+    return (_BOM if dutch else "") + out.getvalue()
 
 
-def _csv_line(index: int, line: InvoiceLine) -> dict[str, str]:
+def _csv_line(
+    index: int, line: InvoiceLine, amount: Decimal, num: Callable[[Decimal], str]
+) -> dict[str, str]:
     return {
         "record": "line",
         "line": str(index),
@@ -100,18 +119,22 @@ def _csv_line(index: int, line: InvoiceLine) -> dict[str, str]:
         "actual_minutes": str(line.actual_minutes),
         "billable_minutes": str(line.billable_minutes),
         "prepaid_minutes": str(line.prepaid_minutes),
-        "quantity_hours": str(line.quantity),
-        "unit_price": str(line.unit_price),
+        "quantity_hours": num(line.quantity),
+        "unit_price": num(line.unit_price),
         "surcharges": _cell("; ".join(line.surcharges)),
         "vat_category": line.vat.code,
-        "vat_percent": str(line.vat.percent),
-        "amount": str(line.line_amount),
+        "vat_percent": num(line.vat.percent),
+        "amount": num(amount),
     }
 
 
 def _cell(text: str) -> str:
     """``text``, defused if a spreadsheet would evaluate it as a formula."""
     return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _decimal_comma(value: Decimal) -> str:
+    return str(value).replace(".", ",")
 
 
 # -- JSON -----------------------------------------------------------------------------
@@ -156,8 +179,8 @@ def invoice_record(invoice: Invoice, supplier: Supplier, customer: Party) -> dic
             "payment_means_code": supplier.payment_means_code,
         },
         "customer": _party_record(customer),
-        "lines": [_line_record(line) for line in invoice.lines],
-        "totals": _totals_record(sums),
+        "lines": [_line_record(line, signed(invoice, line.line_amount)) for line in invoice.lines],
+        "totals": _totals_record(sums, lambda amount: str(signed(invoice, amount))),
     }
 
 
@@ -175,7 +198,7 @@ def _party_record(party: Party) -> dict[str, Any]:
     }
 
 
-def _line_record(line: InvoiceLine) -> dict[str, Any]:
+def _line_record(line: InvoiceLine, amount: Decimal) -> dict[str, Any]:
     return {
         "description": line.description,
         "supply_date": line.supply_date.isoformat(),
@@ -188,7 +211,7 @@ def _line_record(line: InvoiceLine) -> dict[str, Any]:
         "unit_price": str(line.unit_price),
         "surcharges": list(line.surcharges),
         "vat": _vat_record(line.vat),
-        "line_amount": str(line.line_amount),
+        "line_amount": str(amount),
     }
 
 
@@ -196,15 +219,15 @@ def _vat_record(vat: VatCategory) -> dict[str, str]:
     return {"category": vat.code, "percent": str(vat.percent)}
 
 
-def _totals_record(sums: Totals) -> dict[str, Any]:
+def _totals_record(sums: Totals, money: Callable[[Decimal], str]) -> dict[str, Any]:
     return {
         "vat": [
-            _vat_record(sub.category) | {"base": str(sub.base), "tax": str(sub.tax)}
+            _vat_record(sub.category) | {"base": money(sub.base), "tax": money(sub.tax)}
             for sub in sums.vat
         ],
-        "line_extension": str(sums.line_extension),
-        "tax_exclusive": str(sums.tax_exclusive),
-        "tax": str(sums.tax),
-        "tax_inclusive": str(sums.tax_inclusive),
-        "payable": str(sums.payable),
+        "line_extension": money(sums.line_extension),
+        "tax_exclusive": money(sums.tax_exclusive),
+        "tax": money(sums.tax),
+        "tax_inclusive": money(sums.tax_inclusive),
+        "payable": money(sums.payable),
     }

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from relay.billing.exports import to_csv, to_json
+from relay.billing.exports import CsvDialect, to_csv, to_json
 from relay.billing.invoice import (
     REVERSE_CHARGE,
     Invoice,
@@ -239,6 +239,7 @@ async def render(
     fmt: str,
     profile: Profile,
     *,
+    dialect: CsvDialect = "rfc4180",
     templates: InvoiceTemplates | None = None,
 ) -> tuple[InvoiceRecord, bytes]:
     """The stored invoice ``ref`` as ``fmt`` (csv, json, ubl, html, pdf); HTML and PDF
@@ -258,7 +259,7 @@ async def render(
     if fmt == "pdf":
         return record, await pages.pdf(invoice, supplier, party)
     text = {
-        "csv": lambda: to_csv(invoice),
+        "csv": lambda: to_csv(invoice, dialect),
         "json": lambda: to_json(invoice, supplier, party),
         "html": lambda: pages.html(invoice, supplier, party),
     }[fmt]()

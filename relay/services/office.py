@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from relay.billing.exports import CsvDialect
 from relay.billing.invoice import Period
 from relay.billing.ratecard import RateCard
 from relay.billing.ratecard_export import card_digest
@@ -210,11 +211,15 @@ class Office:
         customer = await self.store.get_customer(note.customer_id)
         return note, original, customer.name if customer else note.customer_id
 
-    async def rendered(self, ref: str, fmt: str, profile: Profile) -> tuple[str, bytes]:
+    async def rendered(
+        self, ref: str, fmt: str, profile: Profile, dialect: CsvDialect = "rfc4180"
+    ) -> tuple[str, bytes]:
         """The stored invoice ``ref`` as ``fmt``: its number and the bytes."""
-        key = (ref, fmt, profile, self.templates.version())
+        key = (ref, fmt, profile, dialect, self.templates.version())
         if key not in self._rendered:
-            record, data = await render(self.store, ref, fmt, profile, templates=self.templates)
+            record, data = await render(
+                self.store, ref, fmt, profile, dialect=dialect, templates=self.templates
+            )
             self._rendered[key] = (record.number, data)
             while len(self._rendered) > _CACHE_SIZE:
                 self._rendered.popitem(last=False)
