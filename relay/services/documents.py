@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -25,12 +26,15 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from relay.billing.document import shape
 from relay.billing.invoice import Invoice, Party, Supplier
-from shared.errors import ConfigError
+from relay.core.help_requests import parse_number
+from relay.store.interface import Store
+from shared.errors import ConfigError, UsageError
 
 TEMPLATE_FILE = "invoice.html.j2"
 LOGO_FILE = "logo.png"
 MAX_TEMPLATE = 256 * 1024  # bytes
 MAX_LOGO = 1024 * 1024  # bytes
+MAX_TITLE = 80  # characters of a help request's text on an invoice line
 _WHERE = "in the relay's data directory"  # errors reach consoles: no server paths
 _PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -152,3 +156,24 @@ def _data_only(weasyprint: Any) -> Any:
         return weasyprint.default_url_fetcher(url)
 
     return fetch
+
+
+# -- what invoice lines say ------------------------------------------------------------------
+
+
+async def request_titles(store: Store, refs: Iterable[str | None]) -> dict[str, str]:
+    """The first line of each help request's text, by the reference an entry carries
+    (``REQ-12``), for the invoice lines whose entry has no notes. References that
+    are not help requests (a customer's own ticket number) are left out."""
+    titles: dict[str, str] = {}
+    for ref in {r for r in refs if r}:
+        try:
+            number = parse_number(ref)
+        except UsageError:
+            continue
+        found = await store.get_help_request(number)
+        if found is None or not found.text.strip():
+            continue
+        first = " ".join(found.text.strip().splitlines()[0].split())
+        titles[ref] = first if len(first) <= MAX_TITLE else first[: MAX_TITLE - 1] + "…"
+    return titles

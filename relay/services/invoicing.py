@@ -48,7 +48,7 @@ from relay.model import (
     PrepaidDraw,
     format_number,
 )
-from relay.services.documents import InvoiceTemplates
+from relay.services.documents import InvoiceTemplates, request_titles
 from relay.services.names import Names
 from relay.settings import Company
 from relay.store.interface import Store
@@ -161,6 +161,7 @@ async def plan_invoice(
         await store.prepaid_balances(customer.id),
     )
     names = await Names.load(store)
+    titles = await request_titles(store, (e.request for e in entries))
     vat = REVERSE_CHARGE if billing.reverse_charge else VatCategory("S", company.vat_percent)
     lines: list[InvoiceLine] = []
     for e in entries:
@@ -173,6 +174,7 @@ async def plan_invoice(
                 vat,
                 prepaid,
                 names.agents.get(e.agent_id, ""),  # manual work has no machine
+                titles.get(e.request or "", ""),
             )
         )
     issue = now.astimezone(zone).date()
