@@ -128,10 +128,15 @@ def add_parsers(sub: Any) -> None:
     i_cred = _json(inv.add_parser("credit", help="credit note cancelling an invoice"))
     i_cred.add_argument("id", help="invoice number or id")
     i_cred.add_argument("--reason", default="")
-    i_exp = inv.add_parser("export", help="an invoice as CSV, JSON, UBL or HTML")
+    i_exp = inv.add_parser("export", help="an invoice as CSV, JSON, UBL, HTML or PDF")
     i_exp.add_argument("id", help="invoice number or id")
-    i_exp.add_argument("--format", required=True, choices=("csv", "json", "ubl", "html"))
+    i_exp.add_argument("--format", required=True, choices=("csv", "json", "ubl", "html", "pdf"))
     i_exp.add_argument("--profile", choices=("nlcius", "peppol"), default="nlcius")
+    i_exp.add_argument(
+        "--dialect",
+        choices=("rfc4180", "nl"),
+        help="CSV only: nl = semicolons, decimal commas and a BOM, for a Dutch Excel",
+    )
     i_exp.add_argument("-o", "--output", type=Path, help="write to this file")
 
 
@@ -436,11 +441,20 @@ async def invoice_credit(relay: RelayClient, args: argparse.Namespace) -> int:
 
 
 async def invoice_export(relay: RelayClient, args: argparse.Namespace) -> int:
+    if args.dialect and args.format != "csv":
+        raise UsageError("--dialect is for --format csv only")
+    if args.format == "pdf" and args.output is None and sys.stdout.isatty():
+        raise UsageError("a PDF is not for the terminal: add -o FILE.pdf")
     chunks: list[bytes] = []
     offset: int | None = 0
     while offset is not None:
         value = await relay.call(
-            "invoice.export", id=args.id, format=args.format, profile=args.profile, offset=offset
+            "invoice.export",
+            id=args.id,
+            format=args.format,
+            profile=args.profile,
+            offset=offset,
+            **_given(args, dialect="dialect"),
         )
         chunks.append(base64.b64decode(value["data"]))
         offset = value["next"]

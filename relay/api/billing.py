@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from relay.api.context import OFFICE, Context, Method
 from relay.api.params import Params, day, offset, page, required_text, text
+from relay.billing.exports import CSV_DIALECTS
 from relay.billing.invoice_build import month_period
 from relay.billing.ratecard import LEVELS, SERVICE_TYPES, RateCard
 from relay.billing.ubl import Profile
@@ -277,14 +278,19 @@ async def invoice_credit(ctx: Context, params: Params) -> Any:
 
 
 async def invoice_export(ctx: Context, params: Params) -> Any:
-    """One chunk (base64) of the invoice as CSV, JSON, UBL or HTML, from ``offset``."""
+    """One chunk (base64) of the invoice as CSV, JSON, UBL, HTML or PDF, from ``offset``."""
     ref = required_text(params, "id")
     fmt = text(params, "format") or "ubl"
     profile = text(params, "profile") or "nlcius"
     if profile not in ("nlcius", "peppol"):
         raise UsageError("profile must be nlcius or peppol")
+    dialect = text(params, "dialect") or "rfc4180"
+    if dialect not in CSV_DIALECTS:
+        raise UsageError(f"dialect must be {' or '.join(CSV_DIALECTS)}")
+    if dialect != "rfc4180" and fmt != "csv":
+        raise UsageError("a dialect is for CSV exports only")
     start = offset(params)
-    number, data = await ctx.services.office.rendered(ref, fmt, cast(Profile, profile))
+    number, data = await ctx.services.office.rendered(ref, fmt, cast(Profile, profile), dialect)
     chunk = data[start : start + CHUNK]
     end = start + len(chunk)
     return {

@@ -162,8 +162,9 @@ REFERENCE: dict[str, Entry] = {
         OFFICE,
         {
             "id": "invoice id or number",
-            "format": "?ubl|csv|json|html",
+            "format": "?ubl|csv|json|html|pdf",
             "profile": "?nlcius|peppol",
+            "dialect": "?rfc4180|nl",
             "offset": "?bytes",
         },
         "number, format, size, data (base64), next",

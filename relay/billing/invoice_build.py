@@ -111,13 +111,15 @@ def line_for(
     vat: VatCategory,
     prepaid_minutes: int = 0,
     agent: str = "",
+    title: str = "",
 ) -> InvoiceLine:
-    """The invoice line of one entry (its surcharges and discount described)."""
+    """The invoice line of one entry (its surcharges and discount described); the
+    description ends in the entry's notes or else ``title``, its request's text."""
     description = SERVICE_LABELS.get(entry.service_type, entry.service_type)
     if agent:
         description += f" ({agent})"
-    if entry.notes.strip():
-        description += f": {' '.join(entry.notes.split())}"
+    if note := " ".join(entry.notes.split()) or " ".join(title.split()):
+        description += f": {note}"
     actual = (Decimal(entry.actual_seconds) / 60).quantize(Decimal(1), ROUND_HALF_UP)
     return InvoiceLine(
         description=description[:MAX_DESCRIPTION],

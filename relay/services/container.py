@@ -10,6 +10,7 @@ from relay.services.audit import Auditor
 from relay.services.authorities import Authorities
 from relay.services.diagnostics import Diagnostics
 from relay.services.directory import Directory
+from relay.services.documents import InvoiceTemplates
 from relay.services.enrollment import Enrollment
 from relay.services.help_requests import HelpRequests
 from relay.services.office import Office
@@ -84,7 +85,7 @@ def build_services(
         requests=HelpRequests(store, diagnostics, clock),
         enrollment=Enrollment(store, clock, settings, authorities, relay_id),
         entries=TimeEntries(store, clock, settings, book),
-        office=Office(store, clock, settings, book),
+        office=Office(store, clock, settings, book, InvoiceTemplates(data_dir)),
         recordings=Recordings(data_dir),
         auditor=Auditor(store, clock),
     )

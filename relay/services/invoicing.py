@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from relay.billing.exports import to_csv, to_html, to_json
+from relay.billing.exports import CsvDialect, to_csv, to_json
 from relay.billing.invoice import (
     REVERSE_CHARGE,
     Invoice,
@@ -48,12 +48,13 @@ from relay.model import (
     PrepaidDraw,
     format_number,
 )
+from relay.services.documents import InvoiceTemplates, request_titles
 from relay.services.names import Names
 from relay.settings import Company
 from relay.store.interface import Store
 from shared.errors import ConfigError, NotFoundError, UsageError
 
-FORMATS = ("csv", "json", "ubl", "html")
+FORMATS = ("csv", "json", "ubl", "html", "pdf")
 KVK_SCHEME = "0106"
 
 
@@ -160,6 +161,7 @@ async def plan_invoice(
         await store.prepaid_balances(customer.id),
     )
     names = await Names.load(store)
+    titles = await request_titles(store, (e.request for e in entries))
     vat = REVERSE_CHARGE if billing.reverse_charge else VatCategory("S", company.vat_percent)
     lines: list[InvoiceLine] = []
     for e in entries:
@@ -172,6 +174,7 @@ async def plan_invoice(
                 vat,
                 prepaid,
                 names.agents.get(e.agent_id, ""),  # manual work has no machine
+                titles.get(e.request or "", ""),
             )
         )
     issue = now.astimezone(zone).date()
@@ -232,8 +235,17 @@ async def credit_invoice(
     return await store.credit_invoice(request, audit=(audit,)), original
 
 
-async def render(store: Store, ref: str, fmt: str, profile: Profile) -> tuple[InvoiceRecord, bytes]:
-    """The stored invoice ``ref`` as ``fmt`` (csv, json, ubl, html)."""
+async def render(
+    store: Store,
+    ref: str,
+    fmt: str,
+    profile: Profile,
+    *,
+    dialect: CsvDialect = "rfc4180",
+    templates: InvoiceTemplates | None = None,
+) -> tuple[InvoiceRecord, bytes]:
+    """The stored invoice ``ref`` as ``fmt`` (csv, json, ubl, html, pdf); HTML and PDF
+    through ``templates`` (the packaged template when none are given)."""
     if fmt not in FORMATS:
         raise UsageError(f"format must be one of {', '.join(FORMATS)}")
     record = await store.get_invoice(ref)
@@ -245,10 +257,13 @@ async def render(store: Store, ref: str, fmt: str, profile: Profile) -> tuple[In
     invoice, supplier, party = document(record, original)
     if fmt == "ubl":
         return record, to_ubl(invoice, supplier, party, profile=profile)
+    pages = templates or InvoiceTemplates(None)
+    if fmt == "pdf":
+        return record, await pages.pdf(invoice, supplier, party)
     text = {
-        "csv": lambda: to_csv(invoice),
+        "csv": lambda: to_csv(invoice, dialect),
         "json": lambda: to_json(invoice, supplier, party),
-        "html": lambda: to_html(invoice, supplier, party),
+        "html": lambda: pages.html(invoice, supplier, party),
     }[fmt]()
     return record, text.encode()
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from relay.billing.exports import CsvDialect
 from relay.billing.invoice import Period
 from relay.billing.ratecard import RateCard
 from relay.billing.ratecard_export import card_digest
@@ -24,6 +25,7 @@ from relay.model import (
     RateCardRecord,
     Technician,
 )
+from relay.services.documents import InvoiceTemplates
 from relay.services.invoicing import Plan, credit_invoice, customer_party, plan_invoice, render
 from relay.services.timekeeping import RateBook
 from relay.settings import Settings
@@ -78,13 +80,22 @@ def check_billing(b: CustomerBilling) -> CustomerBilling:
 class Office:
     """Rate cards, billing data, prepaid hours and invoices of the relay."""
 
-    def __init__(self, store: Store, clock: Clock, settings: Settings, book: RateBook) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        settings: Settings,
+        book: RateBook,
+        templates: InvoiceTemplates | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.settings = settings
         self.book = book
-        # Invoices never change, so their renderings can be kept.
-        self._rendered: OrderedDict[tuple[str, str, str], tuple[str, bytes]] = OrderedDict()
+        self.templates = templates or InvoiceTemplates(None)
+        # Invoices never change, so their renderings can be kept (the company's
+        # template and logo may: their version is part of the key).
+        self._rendered: OrderedDict[tuple[object, ...], tuple[str, bytes]] = OrderedDict()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -200,11 +211,15 @@ class Office:
         customer = await self.store.get_customer(note.customer_id)
         return note, original, customer.name if customer else note.customer_id
 
-    async def rendered(self, ref: str, fmt: str, profile: Profile) -> tuple[str, bytes]:
+    async def rendered(
+        self, ref: str, fmt: str, profile: Profile, dialect: CsvDialect = "rfc4180"
+    ) -> tuple[str, bytes]:
         """The stored invoice ``ref`` as ``fmt``: its number and the bytes."""
-        key = (ref, fmt, profile)
+        key = (ref, fmt, profile, dialect, self.templates.version())
         if key not in self._rendered:
-            record, data = await render(self.store, ref, fmt, profile)
+            record, data = await render(
+                self.store, ref, fmt, profile, dialect=dialect, templates=self.templates
+            )
             self._rendered[key] = (record.number, data)
             while len(self._rendered) > _CACHE_SIZE:
                 self._rendered.popitem(last=False)

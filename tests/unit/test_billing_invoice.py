@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from relay.billing.exports import to_csv, to_html, to_json
+from relay.billing.exports import to_csv, to_json
 from relay.billing.invoice import (
     REVERSE_CHARGE,
     STANDARD,
@@ -29,6 +29,7 @@ from relay.billing.invoice import (
 )
 from relay.billing.ubl import to_ubl
 from relay.model import format_number
+from relay.services.documents import InvoiceTemplates
 from shared.errors import UsageError
 
 MARCH = Period(date(2026, 3, 1), date(2026, 3, 31))
@@ -312,6 +313,11 @@ def test_ubl_refuses_parties_the_rules_would_reject() -> None:
 HOSTILE = "<script>alert(1)</script>"
 
 
+def to_html(doc: Invoice, supplier: Supplier, customer: Party) -> str:
+    """The HTML export, from the packaged template."""
+    return InvoiceTemplates(None).html(doc, supplier, customer)
+
+
 def test_html_escapes_every_string() -> None:
     doc = replace(
         march_invoice(),
@@ -322,20 +328,22 @@ def test_html_escapes_every_string() -> None:
     assert "<script" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;b&gt;Eve&lt;/b&gt;" in page
-    assert "PO&quot; onmouseover=&quot;x" in page
+    assert "PO&#34; onmouseover=&#34;x" in page
     assert "Acme &amp; &lt;Zonen&gt;" in page
     assert "default-src 'none'" in page  # no script may run even if escaping slipped
+    assert "img-src data:" in page  # only the embedded logo
 
 
 def test_html_shows_lines_vat_and_supplier_ids() -> None:
     page = to_html(march_invoice(), SUPPLIER, CUSTOMER)
     assert "Factuur 2026-000123" in page
-    # actual vs billable time, prepaid, rate, surcharges, amount
-    for text in ("0:23", "0:25", "1:03", "1:05", "0:30", "€ 135,00", "avond +50 %", "€ 78,75"):
+    # actual and charged time, prepaid, rate, surcharge (once, as a footnote), amount
+    for text in ("0:23", "0:25", "1:03", "0:35", "0:30", "€ 135,00", "avond +50 %", "€ 78,75"):
         assert text in page
-    assert "<td>21 %</td>" in page and "€ 24,41" in page and "€ 140,66" in page
+    assert page.count("avond +50 %") == 1
+    assert "BTW 21 % over € 116,25" in page and "€ 24,41" in page and "€ 140,66" in page
     assert "KvK 12345678" in page and "NL123456789B01" in page and "NL91ABNA0417164300" in page
-    assert "@media print" in page and "@page" in page
+    assert "@page" in page and "size: A4" in page
     assert "verlegd" not in page.lower()
 
 

@@ -10,7 +10,7 @@ import pytest
 
 BILLING = Path(__file__).resolve().parents[2] / "relay" / "billing"
 CORE = [
-    "compute", "explain", "facts", "holidays_nl", "idle", "merge", "ratecard",
+    "compute", "document", "explain", "facts", "holidays_nl", "idle", "merge", "ratecard",
     "ratecard_export", "ratecard_parse", "resolve", "rounding", "spans", "surcharges",
     "toml_lines",
 ]  # fmt: skip
