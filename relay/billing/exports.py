@@ -59,6 +59,10 @@ REVERSE_CHARGE_NOTE = (
     "Btw verlegd — reverse charge: VAT to be accounted for by the customer "
     "(art. 196 Council Directive 2006/112/EC)."
 )
+OUTSIDE_SCOPE_NOTE = (
+    "Niet onderworpen aan Nederlandse btw — not subject to Dutch VAT: the service is "
+    "supplied where the customer is established (art. 44 Council Directive 2006/112/EC)."
+)
 
 
 # -- CSV ------------------------------------------------------------------------------
@@ -287,6 +291,8 @@ def to_html(invoice: Invoice, supplier: Supplier, customer: Party) -> str:
             f'<p class="reverse-charge">{_e(REVERSE_CHARGE_NOTE)} '
             f"Btw-nummer afnemer: {_e(customer.vat_id or '')}</p>"
         )
+    if invoice.outside_scope:
+        parts.append(f'<p class="reverse-charge">{_e(OUTSIDE_SCOPE_NOTE)}</p>')
     parts += [_footer(invoice, supplier, sums), "</body>", "</html>", ""]
     return "\n".join(parts)
 
@@ -431,4 +437,6 @@ def _duration(minutes: int) -> str:
 
 
 def _vat_label(vat: VatCategory) -> str:
+    if vat.outside_scope:
+        return "buiten btw"
     return "verlegd" if vat.reverse_charge else f"{vat.percent} %"

@@ -232,7 +232,7 @@ def test_a_belgian_endpoint_follows_the_vat_id_it_came_from() -> None:
 BILLING = Path(__file__).resolve().parents[2] / "relay" / "billing"
 
 
-@pytest.mark.parametrize("module", ["parties"])
+@pytest.mark.parametrize("module", ["parties", "vat", "preflight"])
 def test_the_tax_rules_do_no_io(module: str) -> None:
     """Like the billing core (test_billing_purity.py), plus python-stdnum's checks."""
     allowed = {"__future__", "dataclasses", "re", "relay.model", "shared.errors"}
