@@ -61,7 +61,7 @@ class Company:
     city: str = ""
     country: str = "NL"  # ISO 3166 alpha-2
     kvk: str = ""  # Chamber of Commerce number: endpoint and legal id on e-invoices
-    vat_id: str = ""  # e.g. NL123456789B01
+    vat_id: str = ""  # e.g. NL123456782B01
     iban: str = ""
     email: str = ""
     timezone: str = "Europe/Amsterdam"  # supply dates and invoice periods are local

@@ -141,7 +141,13 @@ REFERENCE: dict[str, Entry] = {
     "rates.show": Entry(OFFICE, {}, "cards, in_force"),
     "rates.export": Entry(OFFICE, {"digest": "?digest"}, "digest, source, toml"),
     "customer.billing": Entry(
-        OFFICE, {"customer": "name", "...": "?fields to change"}, "customer billing data"
+        OFFICE,
+        {
+            "customer": "name",
+            "no_reverse_charge_reason": "?why an EU business is charged Dutch VAT (audited)",
+            "...": "?fields to change",
+        },
+        "customer billing data",
     ),
     "prepaid.add": Entry(
         OFFICE,

@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 
 from relay.billing.exports import to_csv, to_html, to_json
 from relay.billing.invoice import (
-    REVERSE_CHARGE,
     Invoice,
     InvoiceLine,
     Party,
@@ -35,7 +34,10 @@ from relay.billing.invoice_build import (
     party_json,
     supplier_json,
 )
-from relay.billing.ubl import Profile, check_parties, to_ubl
+from relay.billing.parties import check_party
+from relay.billing.preflight import check_invoice
+from relay.billing.ubl import Profile, to_ubl
+from relay.billing.vat import customer_vat
 from relay.core.ids import new_id
 from relay.model import (
     AuditEvent,
@@ -138,7 +140,7 @@ async def plan_invoice(
             f"set it with: qp customer billing {customer.name!r} --legal-name … --address …"
         )
     supplier = supplier_for(company, billing.payment_terms_days)
-    party = customer_party(billing)
+    party, vat = _customer_terms(customer, billing, VatCategory("S", company.vat_percent))
     start, before = local_bounds(period, zone)
     entries = await store.query_entries(
         EntryQuery(
@@ -160,7 +162,6 @@ async def plan_invoice(
         await store.prepaid_balances(customer.id),
     )
     names = await Names.load(store)
-    vat = REVERSE_CHARGE if billing.reverse_charge else VatCategory("S", company.vat_percent)
     lines: list[InvoiceLine] = []
     for e in entries:
         prepaid = sum(d.minutes for d in draws.get(e.id, ()))
@@ -184,7 +185,7 @@ async def plan_invoice(
         buyer_reference=(reference or billing.reference or customer.name).strip(),
         lines=tuple(lines),
     )
-    check_parties(invoice, supplier, party)  # what the e-invoicing rules need
+    _preflight(customer, invoice, supplier, party)
     sums = totals(invoice)
     draft = InvoiceDraft(
         id=new_id("inv"),
@@ -214,6 +215,41 @@ async def plan_invoice(
         ),
     )
     return Plan(draft, invoice, supplier, party)
+
+
+def _customer_terms(
+    customer: Customer, billing: CustomerBilling, standard: VatCategory
+) -> tuple[Party, VatCategory]:
+    """The customer's party and VAT category, checked as ``qp customer billing`` checks
+    them: data stored before a rule existed is refused here, before numbering."""
+    try:
+        party = check_party(customer_party(billing))
+        vat = customer_vat(
+            party.country_code,
+            party.vat_id,
+            reverse_charge=billing.reverse_charge,
+            no_reverse_charge_reason=billing.no_reverse_charge_reason,
+            standard=standard,
+        )
+    except UsageError as exc:
+        raise UsageError(
+            f"no invoice for {customer.name}, nothing numbered: {exc}; "
+            f"correct it with qp customer billing {customer.name!r}"
+        ) from None
+    return party, vat
+
+
+def _preflight(customer: Customer, invoice: Invoice, supplier: Supplier, party: Party) -> None:
+    """Refuse, before a number is allocated, what the official rules would refuse."""
+    try:
+        check_invoice(invoice, supplier, party)
+    except UsageError as exc:
+        where = f"qp customer billing {customer.name!r}"
+        if str(exc).startswith("company:"):
+            where = "relay.toml [company] (then restart the relay)"
+        raise UsageError(
+            f"no invoice for {customer.name}, nothing numbered: {exc}; correct it with {where}"
+        ) from None
 
 
 async def credit_invoice(

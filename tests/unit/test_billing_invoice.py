@@ -41,7 +41,7 @@ SUPPLIER = Supplier(
         "NL",
         endpoint_id="12345678",
         kvk_number="12345678",
-        vat_id="NL123456789B01",
+        vat_id="NL123456782B01",
         email="facturen@quarkpulse.example",
     ),
     iban="NL91 ABNA 0417 1643 00",
@@ -334,7 +334,7 @@ def test_html_shows_lines_vat_and_supplier_ids() -> None:
     for text in ("0:23", "0:25", "1:03", "1:05", "0:30", "€ 135,00", "avond +50 %", "€ 78,75"):
         assert text in page
     assert "<td>21 %</td>" in page and "€ 24,41" in page and "€ 140,66" in page
-    assert "KvK 12345678" in page and "NL123456789B01" in page and "NL91ABNA0417164300" in page
+    assert "KvK 12345678" in page and "NL123456782B01" in page and "NL91ABNA0417164300" in page
     assert "@media print" in page and "@page" in page
     assert "verlegd" not in page.lower()
 
