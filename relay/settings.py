@@ -51,8 +51,10 @@ class Billing:
 
 @dataclass(frozen=True)
 class Company:
-    """The IT company as the supplier on its invoices. Empty required fields make
-    invoicing refuse with a message naming them (see :meth:`missing`)."""
+    """The IT company as the supplier on its invoices: relay.toml's values, which
+    ``qp company set`` overrides (stored in the database) except for the time zone
+    and the VAT rate. Empty required fields make invoicing refuse with a message
+    naming them (see :meth:`missing`)."""
 
     legal_name: str = ""
     address: str = ""  # street and number
@@ -122,8 +124,9 @@ increment_minutes = 5
 rounding = "up"
 grace_seconds = 0
 
-[company]                     # the supplier on invoices; invoicing is refused until
-legal_name = ""               # legal_name, address, postcode, city, kvk, vat_id, iban are set
+[company]                     # the supplier on invoices until the first `qp company set`;
+legal_name = ""               # invoicing is refused until legal_name, address, postcode,
+                              # city, kvk, vat_id, iban are set (here or with qp company set)
 address = ""
 address2 = ""
 postcode = ""

@@ -149,6 +149,27 @@ REFERENCE: dict[str, Entry] = {
         },
         "customer billing data",
     ),
+    "company.show": Entry(
+        OFFICE,
+        {},
+        "the company's data in force, source (database|relay.toml), invoiceable, problem",
+    ),
+    "company.set": Entry(
+        OFFICE,
+        {
+            "legal_name": "?",
+            "address": "?one or two lines",
+            "postcode": "?",
+            "city": "?",
+            "country": "?NL",
+            "kvk": "?8 digits",
+            "vat": "?Dutch VAT id",
+            "iban": "?",
+            "email": "?",
+            "payment_means": "?58|30",
+        },
+        "the company's data as company.show shows it",
+    ),
     "prepaid.add": Entry(
         OFFICE,
         {"customer": "name", "hours": "number", "expires": "?YYYY-MM-DD", "note": "?"},

@@ -50,42 +50,28 @@ from relay.model import (
     PrepaidDraw,
     format_number,
 )
+from relay.services.company import company_party, missing_flags
 from relay.services.names import Names
 from relay.settings import Company
 from relay.store.interface import Store
 from shared.errors import ConfigError, NotFoundError, UsageError
 
 FORMATS = ("csv", "json", "ubl", "html")
-KVK_SCHEME = "0106"
 
 
 def supplier_for(company: Company, terms_days: int) -> Supplier:
-    """The supplier on an invoice; ConfigError naming what relay.toml still lacks."""
-    missing = company.missing()
+    """The supplier on an invoice; ConfigError naming what the company data still lacks."""
+    missing = missing_flags(company)
     if missing:
         raise ConfigError(
-            "invoices need the company's own data: set "
-            + ", ".join(f"company.{name}" for name in missing)
-            + " in relay.toml and restart the relay"
+            "invoices need the company's own data: set it with qp company set "
+            + " ".join(f"{flag} …" for flag in missing)
         )
-    lines = tuple(line for line in (company.address, company.address2) if line.strip())
     try:
-        party = Party(
-            legal_name=company.legal_name,
-            address_lines=lines,
-            postcode=company.postcode,
-            city=company.city,
-            country_code=company.country,
-            endpoint_id=company.kvk,
-            endpoint_scheme=KVK_SCHEME,
-            kvk_number=company.kvk,
-            vat_id=company.vat_id,
-            email=company.email or None,
-        )
         means: PaymentMeansCode = "30" if company.payment_means == "30" else "58"
-        return Supplier(party, company.iban, terms_days, means)
+        return Supplier(company_party(company), company.iban, terms_days, means)
     except UsageError as exc:
-        raise ConfigError(f"relay.toml [company]: {exc}") from None
+        raise ConfigError(f"company data: {exc}; correct it with qp company set") from None
 
 
 def customer_party(billing: CustomerBilling) -> Party:
@@ -246,7 +232,7 @@ def _preflight(customer: Customer, invoice: Invoice, supplier: Supplier, party: 
     except UsageError as exc:
         where = f"qp customer billing {customer.name!r}"
         if str(exc).startswith("company:"):
-            where = "relay.toml [company] (then restart the relay)"
+            where = "qp company set"
         raise UsageError(
             f"no invoice for {customer.name}, nothing numbered: {exc}; correct it with {where}"
         ) from None

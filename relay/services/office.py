@@ -1,5 +1,6 @@
-"""The office's work: rate cards, customers' billing data, prepaid hours, invoices
-and credit notes. Every change is written with its audit record."""
+"""The office's work: rate cards, customers' billing data, the company's own data,
+prepaid hours, invoices and credit notes. Every change is written with its audit
+record."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from relay.model import (
     RateCardRecord,
     Technician,
 )
+from relay.services.company import CompanyData
 from relay.services.invoicing import Plan, credit_invoice, customer_party, plan_invoice, render
 from relay.services.timekeeping import RateBook
 from relay.settings import Settings
@@ -115,6 +117,7 @@ class Office:
         self.clock = clock
         self.settings = settings
         self.book = book
+        self.company = CompanyData(store, clock, settings.company)
         # Invoices never change, so their renderings can be kept.
         self._rendered: OrderedDict[tuple[str, str, str], tuple[str, bytes]] = OrderedDict()
 
@@ -217,10 +220,12 @@ class Office:
     async def plan(
         self, actor: Technician, customer: Customer, period: Period, reference: str | None
     ) -> Plan:
-        """The invoice as it would be written now (nothing is written)."""
+        """The invoice as it would be written now (nothing is written), with the
+        company's data as stored now."""
+        company, _ = await self.company.current()
         return await plan_invoice(
             self.store,
-            self.settings.company,
+            company,
             customer,
             period,
             reference=reference,
