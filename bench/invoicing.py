@@ -42,7 +42,7 @@ COMPANY = Company(
     postcode="1015 AA",
     city="Amsterdam",
     kvk="12345678",
-    vat_id="NL123456789B01",
+    vat_id="NL123456782B01",
     iban="NL91ABNA0417164300",
 )
 CUSTOMER = Customer("cus-bench", "Bench B.V.", T0)
@@ -104,7 +104,7 @@ async def build(path: Path, size: int) -> float:
                 14,
                 T0,
                 kvk="87654321",
-                vat_id="NL987654321B01",
+                vat_id="NL987654329B01",
             )  # fmt: skip
         )
         await store.add_prepaid_block(PrepaidBlock("pre-1", CUSTOMER.id, 6000, T0, "tec-0"))

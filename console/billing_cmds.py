@@ -150,10 +150,20 @@ def add_customer_parser(customer: Any) -> None:
     bil.add_argument("--city")
     bil.add_argument("--country", help="two letters, e.g. NL")
     bil.add_argument("--kvk", help="Chamber of Commerce number")
-    bil.add_argument("--vat", help="VAT id, e.g. NL123456789B01")
+    bil.add_argument("--vat", help="EU VAT id, e.g. BE0431701765 (none outside the EU)")
     bil.add_argument("--email")
     bil.add_argument("--terms", type=int, help="payment terms in days")
-    bil.add_argument("--reverse-charge", action=argparse.BooleanOptionalAction, default=None)
+    bil.add_argument(
+        "--reverse-charge",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="EU business customer: 0 %% VAT, 'btw verlegd' (required with an EU VAT id)",
+    )
+    bil.add_argument(
+        "--no-reverse-charge-reason",
+        metavar="TEXT",
+        help="why an EU business with a VAT id pays Dutch VAT instead (audited)",
+    )
     bil.add_argument("--endpoint", help="e-invoicing id when there is no KvK number")
     bil.add_argument("--endpoint-scheme", help="its scheme, e.g. 0208")
     bil.add_argument("--reference", help="buyer reference on invoices")
@@ -396,6 +406,7 @@ async def customer_billing(relay: RelayClient, args: argparse.Namespace) -> int:
         email="email",
         terms="terms",
         reverse_charge="reverse_charge",
+        no_reverse_charge_reason="no_reverse_charge_reason",
         endpoint="endpoint",
         endpoint_scheme="endpoint_scheme",
         reference="reference",

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from console import billing_cmds, diagnostics_cmds
+from console import billing_cmds, company_cmds, diagnostics_cmds
 from console.output import show, show_object
 from console.profile import Profile
 from console.rpc import RelayClient
@@ -137,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     cmd("sessions", "recent sessions", True)
     diagnostics_cmds.add_parsers(sub)
     billing_cmds.add_parsers(sub)
+    company_cmds.add_parsers(sub)
     return p
 
 
@@ -395,6 +396,7 @@ async def _session_end(relay: RelayClient, args: argparse.Namespace) -> int:
 HANDLERS: dict[tuple[str, str | None], Handler] = {
     **diagnostics_cmds.HANDLERS,
     **billing_cmds.HANDLERS,
+    **company_cmds.HANDLERS,
     ("customer", "policy"): _policy,
     ("agent", "policy"): _policy,
     ("support-code", None): _support_code,

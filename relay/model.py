@@ -309,6 +309,31 @@ class CustomerBilling:
     email: str | None = None
     reverse_charge: bool = False  # EU business customer: "btw verlegd"
     reference: str = ""  # buyer reference on invoices; the customer's name when empty
+    # Why a business in another EU country (valid VAT id) is charged Dutch VAT instead
+    # of reverse charge; without one such a customer must be reverse-charged.
+    no_reverse_charge_reason: str = ""
+
+
+@dataclass(frozen=True)
+class CompanyDetails:
+    """The company's own data as the supplier on invoices, set with ``qp company set``.
+
+    Until it is first set, relay.toml's ``[company]`` values stand in; the time zone
+    and the standard VAT rate stay there.
+    """
+
+    legal_name: str
+    address_lines: tuple[str, ...]  # one or two lines
+    postcode: str
+    city: str
+    country: str  # ISO 3166 alpha-2
+    kvk: str
+    vat_id: str
+    iban: str
+    email: str
+    payment_means: str  # 58 SEPA credit transfer, 30 credit transfer
+    updated_at: datetime
+    updated_by: str  # technician id
 
 
 @dataclass(frozen=True)

@@ -54,8 +54,10 @@ class Billing:
 
 @dataclass(frozen=True)
 class Company:
-    """The IT company as the supplier on its invoices. Empty required fields make
-    invoicing refuse with a message naming them (see :meth:`missing`)."""
+    """The IT company as the supplier on its invoices: relay.toml's values, which
+    ``qp company set`` overrides (stored in the database) except for the time zone
+    and the VAT rate. Empty required fields make invoicing refuse with a message
+    naming them (see :meth:`missing`)."""
 
     legal_name: str = ""
     address: str = ""  # street and number
@@ -64,7 +66,7 @@ class Company:
     city: str = ""
     country: str = "NL"  # ISO 3166 alpha-2
     kvk: str = ""  # Chamber of Commerce number: endpoint and legal id on e-invoices
-    vat_id: str = ""  # e.g. NL123456789B01
+    vat_id: str = ""  # e.g. NL123456782B01
     iban: str = ""
     email: str = ""
     timezone: str = "Europe/Amsterdam"  # supply dates and invoice periods are local
@@ -126,8 +128,9 @@ rounding = "up"
 grace_seconds = 0
 activity_noise_bytes = 256    # payload bytes per minute at or below which a minute is idle
 
-[company]                     # the supplier on invoices; invoicing is refused until
-legal_name = ""               # legal_name, address, postcode, city, kvk, vat_id, iban are set
+[company]                     # the supplier on invoices until the first `qp company set`;
+legal_name = ""               # invoicing is refused until legal_name, address, postcode,
+                              # city, kvk, vat_id, iban are set (here or with qp company set)
 address = ""
 address2 = ""
 postcode = ""

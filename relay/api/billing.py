@@ -107,6 +107,7 @@ def _billing_json(b: CustomerBilling) -> dict[str, Any]:
         "email": b.email,
         "terms": b.payment_terms_days,
         "reverse_charge": b.reverse_charge,
+        "no_reverse_charge_reason": b.no_reverse_charge_reason or None,
         "endpoint": f"{b.endpoint_scheme}:{b.endpoint_id}",
         "reference": b.reference,
         "updated_at": iso(b.updated_at),
@@ -143,6 +144,11 @@ def _billing_changes(params: Params) -> dict[str, Any]:
         changes["payment_terms_days"] = terms
     if "reverse_charge" in params:
         changes["reverse_charge"] = bool(params["reverse_charge"])
+    if "no_reverse_charge_reason" in params:
+        reason = text(params, "no_reverse_charge_reason", limit=500)
+        if not reason:
+            raise UsageError("no_reverse_charge_reason must say why there is no reverse charge")
+        changes["no_reverse_charge_reason"] = reason
     return changes
 
 

@@ -141,7 +141,34 @@ REFERENCE: dict[str, Entry] = {
     "rates.show": Entry(OFFICE, {}, "cards, in_force"),
     "rates.export": Entry(OFFICE, {"digest": "?digest"}, "digest, source, toml"),
     "customer.billing": Entry(
-        OFFICE, {"customer": "name", "...": "?fields to change"}, "customer billing data"
+        OFFICE,
+        {
+            "customer": "name",
+            "no_reverse_charge_reason": "?why an EU business is charged Dutch VAT (audited)",
+            "...": "?fields to change",
+        },
+        "customer billing data",
+    ),
+    "company.show": Entry(
+        OFFICE,
+        {},
+        "the company's data in force, source (database|relay.toml), invoiceable, problem",
+    ),
+    "company.set": Entry(
+        OFFICE,
+        {
+            "legal_name": "?",
+            "address": "?one or two lines",
+            "postcode": "?",
+            "city": "?",
+            "country": "?NL",
+            "kvk": "?8 digits",
+            "vat": "?Dutch VAT id",
+            "iban": "?",
+            "email": "?",
+            "payment_means": "?58|30",
+        },
+        "the company's data as company.show shows it",
     ),
     "prepaid.add": Entry(
         OFFICE,

@@ -55,6 +55,10 @@ REVERSE_CHARGE_NOTE = (
     "Btw verlegd — reverse charge: VAT to be accounted for by the customer "
     "(art. 196 Council Directive 2006/112/EC)."
 )
+OUTSIDE_SCOPE_NOTE = (
+    "Niet onderworpen aan Nederlandse btw — not subject to Dutch VAT: the service is "
+    "supplied where the customer is established (art. 44 Council Directive 2006/112/EC)."
+)
 SETTLED_NOTE = "Volledig voldaan uit vooruitbetaalde uren"
 #: ``evening + urgent +50 % (30 min)``, ``discount -10 %`` (see timekeeping's labels)
 _LABEL = re.compile(r"(?P<names>.+?) (?P<sign>[+-])(?P<pct>\d+(?:\.\d+)?) %(?: \([\d.]+ min\))?")
@@ -249,6 +253,8 @@ def _totals(invoice: Invoice, sign: int) -> tuple[TotalRow, ...]:
     for sub in sums.vat:
         if sub.category.reverse_charge:
             label = "BTW verlegd"
+        elif sub.category.outside_scope:
+            label = "Geen btw (buiten btw)"
         else:
             label = f"BTW {percent(sub.category.percent)} over {eur(sign * sub.base)}"
         rows.append(TotalRow("vat", label, eur(sign * sub.tax)))
@@ -267,6 +273,8 @@ def _notes(invoice: Invoice, customer: Party) -> tuple[str, ...]:
         )
     if invoice.reverse_charge:
         notes.append(f"{REVERSE_CHARGE_NOTE} BTW-nummer afnemer: {customer.vat_id or ''}")
+    if invoice.outside_scope:
+        notes.append(OUTSIDE_SCOPE_NOTE)
     return tuple(notes)
 
 
@@ -385,4 +393,6 @@ def percent(value: Decimal) -> str:
 
 def vat_label(vat: VatCategory) -> str:
     """A line's VAT as the lines table shows it."""
+    if vat.outside_scope:
+        return "buiten btw"
     return "verlegd" if vat.reverse_charge else percent(vat.percent)

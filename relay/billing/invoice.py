@@ -30,7 +30,7 @@ CURRENCY = "EUR"
 HOUR_UNIT = "HUR"
 
 InvoiceKind = Literal["invoice", "credit_note"]
-VatCode = Literal["S", "AE"]
+VatCode = Literal["S", "AE", "O"]
 PaymentMeansCode = Literal["30", "58"]
 
 _NUMBER = re.compile(r"(\d{4})-(\d{6})")
@@ -149,7 +149,9 @@ class Supplier:
 
 @dataclass(frozen=True)
 class VatCategory:
-    """A VAT category of EN 16931: ``S`` standard rate, ``AE`` reverse charge at 0 %."""
+    """A VAT category of EN 16931: ``S`` standard rate, ``AE`` reverse charge at 0 %,
+    ``O`` not subject to VAT (services outside the scope of Dutch VAT; no rate is
+    printed for it, the 0 here only makes the sums work)."""
 
     code: VatCode
     percent: Decimal
@@ -157,6 +159,8 @@ class VatCategory:
     def __post_init__(self) -> None:
         if self.code == "AE" and self.percent != 0:
             raise UsageError("VAT category AE (reverse charge) has a rate of 0 %")
+        if self.code == "O" and self.percent != 0:
+            raise UsageError("VAT category O (outside the scope of VAT) has no rate")
         if self.code == "S" and not 0 < self.percent < 100:
             raise UsageError(f"VAT category S needs a rate above 0 %, not {self.percent} %")
         object.__setattr__(self, "percent", _plain(self.percent))
@@ -165,9 +169,14 @@ class VatCategory:
     def reverse_charge(self) -> bool:
         return self.code == "AE"
 
+    @property
+    def outside_scope(self) -> bool:
+        return self.code == "O"
+
 
 STANDARD = VatCategory("S", Decimal("21"))
 REVERSE_CHARGE = VatCategory("AE", Decimal("0"))
+OUTSIDE_SCOPE = VatCategory("O", Decimal("0"))
 
 
 @dataclass(frozen=True)
@@ -279,6 +288,11 @@ class Invoice:
     def reverse_charge(self) -> bool:
         """Whether any line is reverse-charged ("btw verlegd")."""
         return any(line.vat.reverse_charge for line in self.lines)
+
+    @property
+    def outside_scope(self) -> bool:
+        """Whether any line is outside the scope of VAT (then no VAT ids, BR-O-02)."""
+        return any(line.vat.outside_scope for line in self.lines)
 
 
 def credit_note_for(invoice: Invoice, number: str, issue_date: date) -> Invoice:

@@ -29,6 +29,7 @@ from relay.billing.invoice import (
     Period,
     Supplier,
     VatCategory,
+    VatCode,
     money,
 )
 from relay.model import BillableEntry, InvoiceLineRecord, InvoiceRecord, PrepaidBalance
@@ -155,7 +156,8 @@ def line_record(position: int, entry_id: str | None, line: InvoiceLine) -> Invoi
 
 
 def line_from_record(record: InvoiceLineRecord) -> InvoiceLine:
-    if record.vat_code not in ("S", "AE"):
+    codes: dict[str, VatCode] = {"S": "S", "AE": "AE", "O": "O"}
+    if record.vat_code not in codes:
         raise UsageError(f"unknown VAT category {record.vat_code!r} on a stored invoice line")
     return InvoiceLine(
         description=record.description,
@@ -165,7 +167,7 @@ def line_from_record(record: InvoiceLineRecord) -> InvoiceLine:
         actual_minutes=record.actual_minutes,
         billable_minutes=record.billable_minutes,
         unit_price=record.unit_price,
-        vat=VatCategory("AE" if record.vat_code == "AE" else "S", record.vat_percent),
+        vat=VatCategory(codes[record.vat_code], record.vat_percent),
         surcharges=record.surcharges,
         prepaid_minutes=record.prepaid_minutes,
     )

@@ -44,6 +44,9 @@ CREDIT_NOTE_TYPE = "381"
 #: Reverse charge: EN 16931 wants the exemption code or a text (BR-AE-10); we give both.
 REVERSE_CHARGE_CODE = "VATEX-EU-AE"
 REVERSE_CHARGE_TEXT = "Btw verlegd (reverse charge)"
+#: Outside the scope of VAT (BR-O-10): the exemption code and its text, as for AE.
+OUTSIDE_SCOPE_CODE = "VATEX-EU-O"
+OUTSIDE_SCOPE_TEXT = "Niet onderworpen aan Nederlandse btw (not subject to VAT)"
 #: Document type code of an invoiced object on a line (BT-128): our ticket reference.
 LINE_OBJECT_TYPE = "130"
 
@@ -76,8 +79,10 @@ def to_ubl(
         {"xmlns": _NS_ROOT[invoice.kind], "xmlns:cac": _NS_CAC, "xmlns:cbc": _NS_CBC},
     )
     _header(root, invoice, profile)
-    _party(_el(root, "cac:AccountingSupplierParty"), supplier.party)
-    _party(_el(root, "cac:AccountingCustomerParty"), customer)
+    # Not subject to VAT: the document names no VAT id at all (BR-O-02).
+    vat_ids = not invoice.outside_scope
+    _party(_el(root, "cac:AccountingSupplierParty"), supplier.party, vat_ids)
+    _party(_el(root, "cac:AccountingCustomerParty"), customer, vat_ids)
     _payment(root, invoice, supplier)
     _tax_and_totals(root, invoice)
     for index, line in enumerate(invoice.lines, start=1):
@@ -129,7 +134,7 @@ def _header(root: ET.Element, invoice: Invoice, profile: Profile) -> None:
             _el(ref, "cbc:IssueDate", invoice.original_issue_date.isoformat())
 
 
-def _party(role: ET.Element, party: Party) -> None:
+def _party(role: ET.Element, party: Party, vat_id: bool) -> None:
     node = _el(role, "cac:Party")
     _el(node, "cbc:EndpointID", party.endpoint_id, schemeID=party.endpoint_scheme)
     address = _el(node, "cac:PostalAddress")
@@ -139,7 +144,7 @@ def _party(role: ET.Element, party: Party) -> None:
     _el(address, "cbc:CityName", party.city)
     _el(address, "cbc:PostalZone", party.postcode)
     _el(_el(address, "cac:Country"), "cbc:IdentificationCode", party.country_code)
-    if party.vat_id:
+    if party.vat_id and vat_id:
         scheme = _el(node, "cac:PartyTaxScheme")
         _el(scheme, "cbc:CompanyID", party.vat_id)
         _el(_el(scheme, "cac:TaxScheme"), "cbc:ID", "VAT")
@@ -218,10 +223,14 @@ def line_note(line: InvoiceLine) -> str:
 def _category(parent: ET.Element, tag: str, vat: VatCategory, *, breakdown: bool) -> None:
     node = _el(parent, tag)
     _el(node, "cbc:ID", vat.code)
-    _el(node, "cbc:Percent", _decimal(vat.percent))
+    if not vat.outside_scope:  # category O has no rate (BR-O-05, BR-48)
+        _el(node, "cbc:Percent", _decimal(vat.percent))
     if breakdown and vat.reverse_charge:
         _el(node, "cbc:TaxExemptionReasonCode", REVERSE_CHARGE_CODE)
         _el(node, "cbc:TaxExemptionReason", REVERSE_CHARGE_TEXT)
+    elif breakdown and vat.outside_scope:
+        _el(node, "cbc:TaxExemptionReasonCode", OUTSIDE_SCOPE_CODE)
+        _el(node, "cbc:TaxExemptionReason", OUTSIDE_SCOPE_TEXT)
     _el(_el(node, "cac:TaxScheme"), "cbc:ID", "VAT")
 
 

@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 
 from relay.billing.exports import CsvDialect, to_csv, to_json
 from relay.billing.invoice import (
-    REVERSE_CHARGE,
     Invoice,
     InvoiceLine,
     Party,
@@ -35,7 +34,10 @@ from relay.billing.invoice_build import (
     party_json,
     supplier_json,
 )
-from relay.billing.ubl import Profile, check_parties, to_ubl
+from relay.billing.parties import check_party
+from relay.billing.preflight import check_invoice
+from relay.billing.ubl import Profile, to_ubl
+from relay.billing.vat import customer_vat
 from relay.core.ids import new_id
 from relay.model import (
     AuditEvent,
@@ -48,6 +50,7 @@ from relay.model import (
     PrepaidDraw,
     format_number,
 )
+from relay.services.company import company_party, missing_flags
 from relay.services.documents import InvoiceTemplates, request_titles
 from relay.services.names import Names
 from relay.settings import Company
@@ -55,36 +58,21 @@ from relay.store.interface import Store
 from shared.errors import ConfigError, NotFoundError, UsageError
 
 FORMATS = ("csv", "json", "ubl", "html", "pdf")
-KVK_SCHEME = "0106"
 
 
 def supplier_for(company: Company, terms_days: int) -> Supplier:
-    """The supplier on an invoice; ConfigError naming what relay.toml still lacks."""
-    missing = company.missing()
+    """The supplier on an invoice; ConfigError naming what the company data still lacks."""
+    missing = missing_flags(company)
     if missing:
         raise ConfigError(
-            "invoices need the company's own data: set "
-            + ", ".join(f"company.{name}" for name in missing)
-            + " in relay.toml and restart the relay"
+            "invoices need the company's own data: set it with qp company set "
+            + " ".join(f"{flag} …" for flag in missing)
         )
-    lines = tuple(line for line in (company.address, company.address2) if line.strip())
     try:
-        party = Party(
-            legal_name=company.legal_name,
-            address_lines=lines,
-            postcode=company.postcode,
-            city=company.city,
-            country_code=company.country,
-            endpoint_id=company.kvk,
-            endpoint_scheme=KVK_SCHEME,
-            kvk_number=company.kvk,
-            vat_id=company.vat_id,
-            email=company.email or None,
-        )
         means: PaymentMeansCode = "30" if company.payment_means == "30" else "58"
-        return Supplier(party, company.iban, terms_days, means)
+        return Supplier(company_party(company), company.iban, terms_days, means)
     except UsageError as exc:
-        raise ConfigError(f"relay.toml [company]: {exc}") from None
+        raise ConfigError(f"company data: {exc}; correct it with qp company set") from None
 
 
 def customer_party(billing: CustomerBilling) -> Party:
@@ -139,7 +127,7 @@ async def plan_invoice(
             f"set it with: qp customer billing {customer.name!r} --legal-name … --address …"
         )
     supplier = supplier_for(company, billing.payment_terms_days)
-    party = customer_party(billing)
+    party, vat = _customer_terms(customer, billing, VatCategory("S", company.vat_percent))
     start, before = local_bounds(period, zone)
     entries = await store.query_entries(
         EntryQuery(
@@ -162,7 +150,6 @@ async def plan_invoice(
     )
     names = await Names.load(store)
     titles = await request_titles(store, (e.request for e in entries))
-    vat = REVERSE_CHARGE if billing.reverse_charge else VatCategory("S", company.vat_percent)
     lines: list[InvoiceLine] = []
     for e in entries:
         prepaid = sum(d.minutes for d in draws.get(e.id, ()))
@@ -187,7 +174,7 @@ async def plan_invoice(
         buyer_reference=(reference or billing.reference or customer.name).strip(),
         lines=tuple(lines),
     )
-    check_parties(invoice, supplier, party)  # what the e-invoicing rules need
+    _preflight(customer, invoice, supplier, party)
     sums = totals(invoice)
     draft = InvoiceDraft(
         id=new_id("inv"),
@@ -217,6 +204,41 @@ async def plan_invoice(
         ),
     )
     return Plan(draft, invoice, supplier, party)
+
+
+def _customer_terms(
+    customer: Customer, billing: CustomerBilling, standard: VatCategory
+) -> tuple[Party, VatCategory]:
+    """The customer's party and VAT category, checked as ``qp customer billing`` checks
+    them: data stored before a rule existed is refused here, before numbering."""
+    try:
+        party = check_party(customer_party(billing))
+        vat = customer_vat(
+            party.country_code,
+            party.vat_id,
+            reverse_charge=billing.reverse_charge,
+            no_reverse_charge_reason=billing.no_reverse_charge_reason,
+            standard=standard,
+        )
+    except UsageError as exc:
+        raise UsageError(
+            f"no invoice for {customer.name}, nothing numbered: {exc}; "
+            f"correct it with qp customer billing {customer.name!r}"
+        ) from None
+    return party, vat
+
+
+def _preflight(customer: Customer, invoice: Invoice, supplier: Supplier, party: Party) -> None:
+    """Refuse, before a number is allocated, what the official rules would refuse."""
+    try:
+        check_invoice(invoice, supplier, party)
+    except UsageError as exc:
+        where = f"qp customer billing {customer.name!r}"
+        if str(exc).startswith("company:"):
+            where = "qp company set"
+        raise UsageError(
+            f"no invoice for {customer.name}, nothing numbered: {exc}; correct it with {where}"
+        ) from None
 
 
 async def credit_invoice(

@@ -1,20 +1,30 @@
-"""The office's work: rate cards, customers' billing data, prepaid hours, invoices
-and credit notes. Every change is written with its audit record."""
+"""The office's work: rate cards, customers' billing data, the company's own data,
+prepaid hours, invoices and credit notes. Every change is written with its audit
+record."""
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from relay.billing.exports import CsvDialect
-from relay.billing.invoice import Period
+from relay.billing.invoice import STANDARD, Period
+from relay.billing.parties import (
+    HOME,
+    check_country,
+    check_kvk,
+    check_party,
+    check_vat_id,
+    derived_endpoint,
+    follow_endpoint,
+)
 from relay.billing.ratecard import RateCard
 from relay.billing.ratecard_export import card_digest
 from relay.billing.ratecard_parse import parse_rate_card
 from relay.billing.ubl import Profile
+from relay.billing.vat import customer_vat, is_eu_business
 from relay.model import (
     AuditEvent,
     Customer,
@@ -25,6 +35,7 @@ from relay.model import (
     RateCardRecord,
     Technician,
 )
+from relay.services.company import CompanyData
 from relay.services.documents import InvoiceTemplates
 from relay.services.invoicing import Plan, credit_invoice, customer_party, plan_invoice, render
 from relay.services.timekeeping import RateBook
@@ -35,16 +46,12 @@ from shared.errors import NotFoundError, UsageError
 
 MAX_CARD = 60_000  # characters of TOML; one control message carries it
 _CACHE_SIZE = 4
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-EU = frozenset(
-    "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
-)
 
 
 def check_billing(b: CustomerBilling) -> CustomerBilling:
-    """Refuse data an e-invoice could not carry; fills the KvK endpoint by default."""
-    if not b.endpoint_id and b.kvk:
-        b = replace(b, endpoint_id=b.kvk, endpoint_scheme=b.endpoint_scheme or "0106")
+    """Refuse data an e-invoice could not carry or an accountant would not accept;
+    the identifiers come back normalised, and the e-invoicing address is filled from
+    the customer's own numbers (KvK, else a Belgian VAT id) when none is given."""
     missing = [
         flag
         for flag, value in (
@@ -57,24 +64,51 @@ def check_billing(b: CustomerBilling) -> CustomerBilling:
     ]
     if missing:
         raise UsageError(f"customer billing data needs {', '.join(missing)}")
-    if b.country == "NL" and not b.kvk:
+    b = replace(
+        b,
+        country=check_country(b.country),
+        kvk=check_kvk(b.kvk) if b.kvk else None,
+        vat_id=check_vat_id(b.vat_id) if b.vat_id else None,
+    )
+    if b.country == HOME and not b.kvk:
         raise UsageError("a Dutch customer needs its KvK number (--kvk)")
+    if not b.endpoint_id and (derived := derived_endpoint(b)) is not None:
+        b = replace(b, endpoint_scheme=derived[0], endpoint_id=derived[1])
     if not b.endpoint_id or not b.endpoint_scheme:
         raise UsageError(
             "without a KvK number give the e-invoicing address: --endpoint ID "
-            "--endpoint-scheme CODE (e.g. 0208 for a Belgian enterprise number)"
+            "--endpoint-scheme CODE (e.g. 0060 for a DUNS number)"
         )
-    if b.reverse_charge and (not b.vat_id or b.country == "NL" or b.country not in EU):
-        raise UsageError(
-            "reverse charge is for business customers in another EU country, with a VAT id"
-        )
-    if b.email and not _EMAIL.fullmatch(b.email):
-        raise UsageError(f"{b.email!r} is not an e-mail address")
     try:
-        customer_party(b)
+        party = check_party(customer_party(b))
     except UsageError as exc:
         raise UsageError(str(exc).replace("party ", "customer ", 1)) from None
-    return b
+    customer_vat(
+        b.country,
+        b.vat_id,
+        reverse_charge=b.reverse_charge,
+        no_reverse_charge_reason=b.no_reverse_charge_reason,
+        standard=STANDARD,
+    )
+    return replace(b, postcode=party.postcode, endpoint_id=party.endpoint_id, email=party.email)
+
+
+def _vat_override(
+    before: CustomerBilling, changes: dict[str, Any]
+) -> tuple[dict[str, Any], str | None]:
+    """``changes`` with what an override of reverse charge implies, and its reason if
+    one is given now: a reason means no reverse charge; reverse charge ends it."""
+    reason = changes.get("no_reverse_charge_reason")
+    if reason is not None:
+        if changes.get("reverse_charge") is True:
+            raise UsageError(
+                "--no-reverse-charge-reason says why there is no reverse charge: "
+                "leave out --reverse-charge"
+            )
+        return {**changes, "reverse_charge": False}, reason
+    if changes.get("reverse_charge") is True and before.no_reverse_charge_reason:
+        return {**changes, "no_reverse_charge_reason": ""}, None
+    return changes, None
 
 
 class Office:
@@ -93,6 +127,7 @@ class Office:
         self.settings = settings
         self.book = book
         self.templates = templates or InvoiceTemplates(None)
+        self.company = CompanyData(store, clock, settings.company)
         # Invoices never change, so their renderings can be kept (the company's
         # template and logo may: their version is part of the key).
         self._rendered: OrderedDict[tuple[object, ...], tuple[str, bytes]] = OrderedDict()
@@ -151,16 +186,31 @@ class Office:
     async def set_billing(
         self, actor: Technician, customer: Customer, changes: dict[str, Any]
     ) -> CustomerBilling:
-        """Change the fields in ``changes``; the result must be invoiceable."""
+        """Change the fields in ``changes``; the result must be invoiceable. An
+        e-invoicing address derived from the KvK number (or VAT id) follows it. An
+        override of reverse charge is audited with its reason, in the same write."""
         now = self.clock.now()
         current = await self.store.get_customer_billing(customer.id)
         base = current or CustomerBilling(
             customer.id, "", (), "", "", "NL", "", "0106", 14, now, reference=""
         )
-        updated = check_billing(replace(base, **changes, updated_at=now))
+        changes, reason = _vat_override(base, changes)
+        updated = follow_endpoint(base, replace(base, **changes, updated_at=now))
+        updated = check_billing(updated)
+        eu_business = is_eu_business(updated.country, updated.vat_id)
+        if reason is not None and not eu_business:
+            raise UsageError(
+                "--no-reverse-charge-reason is for a business in another EU country "
+                "(with its VAT id); this customer has no reverse charge to override"
+            )
+        if not eu_business:
+            updated = replace(updated, no_reverse_charge_reason="")
         detail = {"fields": sorted(changes)}
-        audit = AuditEvent(now, "customer_billing", actor.id, customer.id, detail)
-        await self.store.set_customer_billing(updated, audit=(audit,))
+        audit = [AuditEvent(now, "customer_billing", actor.id, customer.id, detail)]
+        if reason is not None:
+            why = {"reason": reason, "country": updated.country, "vat": updated.vat_id}
+            audit.append(AuditEvent(now, "no_reverse_charge", actor.id, customer.id, why))
+        await self.store.set_customer_billing(updated, audit=audit)
         return updated
 
     async def add_prepaid(self, actor: Technician, block: PrepaidBlock) -> None:
@@ -181,10 +231,12 @@ class Office:
     async def plan(
         self, actor: Technician, customer: Customer, period: Period, reference: str | None
     ) -> Plan:
-        """The invoice as it would be written now (nothing is written)."""
+        """The invoice as it would be written now (nothing is written), with the
+        company's data as stored now."""
+        company, _ = await self.company.current()
         return await plan_invoice(
             self.store,
-            self.settings.company,
+            company,
             customer,
             period,
             reference=reference,

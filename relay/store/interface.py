@@ -29,6 +29,7 @@ from relay.model import (
     AuditEvent,
     AuditRecord,
     BillableEntry,
+    CompanyDetails,
     CreditRequest,
     Customer,
     CustomerBilling,
@@ -410,6 +411,17 @@ class BillingStore(ABC):
 
     @abstractmethod
     async def get_customer_billing(self, customer_id: str) -> CustomerBilling | None: ...
+
+    # -- the company's own data -------------------------------------------------------------
+    @abstractmethod
+    async def set_company(
+        self, company: CompanyDetails, *, audit: Sequence[AuditEvent] = ()
+    ) -> None:
+        """Insert or replace the company's data (there is one row)."""
+
+    @abstractmethod
+    async def get_company(self) -> CompanyDetails | None:
+        """The company's data, or None before it was first set."""
 
     # -- prepaid hours ---------------------------------------------------------------------
     @abstractmethod

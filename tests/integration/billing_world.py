@@ -21,7 +21,7 @@ COMPANY = {
     "postcode": "1015 AA",
     "city": "Amsterdam",
     "kvk": "12345678",
-    "vat_id": "NL123456789B01",
+    "vat_id": "NL123456782B01",
     "iban": "NL91ABNA0417164300",
     "email": "facturen@quarkpulse.example",
 }
@@ -62,7 +62,7 @@ increment_minutes = 1
 
 DUTCH = [
     "--legal-name", "Acme B.V.", "--address", "Dorpsstraat 12", "--postcode", "3511 AB",
-    "--city", "Utrecht", "--country", "NL", "--kvk", "87654321", "--vat", "NL987654321B01",
+    "--city", "Utrecht", "--country", "NL", "--kvk", "87654321", "--vat", "NL987654329B01",
     "--email", "admin@acme.example", "--terms", "14",
 ]  # fmt: skip
 BELGIAN = [

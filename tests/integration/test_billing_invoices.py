@@ -132,9 +132,8 @@ def test_invoices_refuse_while_the_company_data_is_missing(tmp_path: Path) -> No
         )
         assert out.returncode == 1
         assert out.stderr.decode() == (
-            "qp: invoices need the company's own data: set company.legal_name, company.address,"
-            " company.postcode, company.city, company.kvk, company.vat_id, company.iban in"
-            " relay.toml and restart the relay\n"
+            "qp: invoices need the company's own data: set it with qp company set"
+            " --legal-name … --address … --postcode … --city … --kvk … --vat … --iban …\n"
         )
         assert world.qp_json("invoice", "list") == []
     finally:

@@ -21,6 +21,7 @@ from types import ModuleType
 import pytest
 
 from relay.billing.invoice import (
+    OUTSIDE_SCOPE,
     REVERSE_CHARGE,
     Invoice,
     InvoiceLine,
@@ -107,7 +108,7 @@ SUPPLIER = Supplier(
         "NL",
         endpoint_id="12345678",
         kvk_number="12345678",
-        vat_id="NL123456789B01",
+        vat_id="NL123456782B01",
         email="facturen@quarkpulse.example",
     ),
     iban="NL91ABNA0417164300",
@@ -122,7 +123,7 @@ DUTCH_CUSTOMER = Party(
     "NL",
     endpoint_id="87654321",
     kvk_number="87654321",
-    vat_id="NL987654321B01",
+    vat_id="NL987654329B01",
     email="admin@bakkerijdevries.example",
 )
 BELGIAN_CUSTOMER = Party(
@@ -134,6 +135,15 @@ BELGIAN_CUSTOMER = Party(
     endpoint_id="0431701765",
     endpoint_scheme="0208",  # Belgian enterprise number
     vat_id="BE0431701765",
+)
+AMERICAN_CUSTOMER = Party(
+    "Initech Inc.",
+    ("4120 Freidrich Lane",),
+    "78744",
+    "Austin",
+    "US",
+    endpoint_id="123456789",
+    endpoint_scheme="0060",  # DUNS number
 )
 MARCH = Period(date(2026, 3, 1), date(2026, 3, 31))
 LINES = (
@@ -189,6 +199,14 @@ def reverse_charge_invoice() -> Invoice:
     )
 
 
+def outside_eu_invoice() -> Invoice:
+    return replace(
+        domestic_invoice(),
+        number="2026-000126",
+        lines=tuple(replace(line, vat=OUTSIDE_SCOPE) for line in LINES),
+    )
+
+
 def credit_note() -> Invoice:
     return credit_note_for(domestic_invoice(), "2026-000125", date(2026, 4, 8))
 
@@ -197,6 +215,7 @@ DOCUMENTS: dict[str, tuple[Callable[[], Invoice], Party]] = {
     "domestic": (domestic_invoice, DUTCH_CUSTOMER),
     "reverse_charge": (reverse_charge_invoice, BELGIAN_CUSTOMER),
     "credit_note": (credit_note, DUTCH_CUSTOMER),
+    "outside_eu": (outside_eu_invoice, AMERICAN_CUSTOMER),
 }
 
 
@@ -234,6 +253,28 @@ def test_reverse_charge_invoice_passes_nlcius(validate: Validate) -> None:
     assert verdict.fatal == ()
     # The brief asks for the exemption code VATEX-EU-AE; NLCIUS only discourages it.
     assert verdict.warnings == (BR_NL_35,)
+
+
+def test_outside_eu_invoice_passes_nlcius(validate: Validate) -> None:
+    verdict = validate(ubl("outside_eu"), "nlcius")
+    assert verdict.checked == NLCIUS_CHECKED
+    assert verdict.fatal == ()
+    assert verdict.warnings == (BR_NL_35,)  # VATEX-EU-O, as for reverse charge
+
+
+def test_outside_eu_invoice_with_a_vat_id_is_caught_by_br_o_02(validate: Validate) -> None:
+    document = to_ubl(
+        outside_eu_invoice(), SUPPLIER, replace(AMERICAN_CUSTOMER, vat_id="DE136695976")
+    )
+    assert b"DE136695976" not in document  # category O: no VAT id is written at all
+    tampered = document.replace(
+        b"<cac:PartyLegalEntity>",
+        b"<cac:PartyTaxScheme><cbc:CompanyID>NL123456782B01</cbc:CompanyID>"
+        b"<cac:TaxScheme><cbc:ID>VAT</cbc:ID></cac:TaxScheme></cac:PartyTaxScheme>"
+        b"<cac:PartyLegalEntity>",
+        1,
+    )
+    assert "BR-O-02" in validate(tampered, "nlcius").fatal_ids
 
 
 def test_credit_note_passes_nlcius(validate: Validate) -> None:
@@ -285,7 +326,7 @@ def test_invoice_carries_the_dutch_identifiers_and_totals() -> None:
     assert endpoint is not None and endpoint.get("schemeID") == "0106"
     legal = seller.find("cac:PartyLegalEntity/cbc:CompanyID", NS)
     assert legal is not None and (legal.get("schemeID"), legal.text) == ("0106", "12345678")
-    assert _text(seller, "cac:PartyTaxScheme/cbc:CompanyID") == "NL123456789B01"
+    assert _text(seller, "cac:PartyTaxScheme/cbc:CompanyID") == "NL123456782B01"
     assert _text(root, "cac:PaymentMeans/cac:PayeeFinancialAccount/cbc:ID") == "NL91ABNA0417164300"
     sums = totals(domestic_invoice())
     assert _text(root, "cac:LegalMonetaryTotal/cbc:PayableAmount") == str(sums.payable)

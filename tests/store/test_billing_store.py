@@ -263,7 +263,7 @@ async def test_customer_billing_data_is_replaced_whole(store: Store) -> None:
     await seed(store)
     data = CustomerBilling(
         "cus-1", "Acme B.V.", ("Dorpsstraat 1", "Achter"), "1234 AB", "Utrecht", "NL",
-        "87654321", "0106", 14, T0, kvk="87654321", vat_id="NL987654321B01",
+        "87654321", "0106", 14, T0, kvk="87654321", vat_id="NL987654329B01",
         email="a@acme.example",
     )  # fmt: skip
     await store.set_customer_billing(data)

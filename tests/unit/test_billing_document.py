@@ -69,7 +69,7 @@ def test_labels_are_dutch_and_the_figures_formatted() -> None:
     assert doc.notes == ("Verrekend met uw vooruitbetaalde uren: 0:30 uur.",)
     assert doc.company_ids == (
         "KvK 12345678",
-        "BTW-nummer NL123456789B01",
+        "BTW-nummer NL123456782B01",
         "IBAN NL91ABNA0417164300",
         "facturen@quarkpulse.example",
     )

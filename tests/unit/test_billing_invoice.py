@@ -42,7 +42,7 @@ SUPPLIER = Supplier(
         "NL",
         endpoint_id="12345678",
         kvk_number="12345678",
-        vat_id="NL123456789B01",
+        vat_id="NL123456782B01",
         email="facturen@quarkpulse.example",
     ),
     iban="NL91 ABNA 0417 1643 00",
@@ -342,7 +342,7 @@ def test_html_shows_lines_vat_and_supplier_ids() -> None:
         assert text in page
     assert page.count("avond +50 %") == 1
     assert "BTW 21 % over € 116,25" in page and "€ 24,41" in page and "€ 140,66" in page
-    assert "KvK 12345678" in page and "NL123456789B01" in page and "NL91ABNA0417164300" in page
+    assert "KvK 12345678" in page and "NL123456782B01" in page and "NL91ABNA0417164300" in page
     assert "@page" in page and "size: A4" in page
     assert "verlegd" not in page.lower()
 

@@ -1,5 +1,5 @@
-"""Customers' billing data, prepaid hours, invoices and credit notes (tables of
-``0004_billing.sql``).
+"""Customers' billing data, the company's own data, prepaid hours, invoices and
+credit notes (tables of ``0004_billing.sql`` and ``0007_company.sql``).
 
 Every document is written in one ``BEGIN IMMEDIATE`` transaction. That takes
 SQLite's write lock up front, so an invoice number read as ``MAX(seq) + 1`` inside
@@ -17,6 +17,7 @@ import aiosqlite
 
 from relay.model import (
     AuditEvent,
+    CompanyDetails,
     CreditRequest,
     CustomerBilling,
     EntryEdit,
@@ -56,6 +57,22 @@ class SQLiteInvoices(SQLiteBase):
         sql = "SELECT * FROM customer_billing WHERE customer_id = ?"
         rows = await self._fetch("read customer billing data", sql, (customer_id,))
         return decode(CustomerBilling, rows[0]) if rows else None
+
+    # -- the company's own data (0007_company.sql) ---------------------------------------
+
+    async def set_company(
+        self, company: CompanyDetails, *, audit: Sequence[AuditEvent] = ()
+    ) -> None:
+        """Insert or replace the one row of the company's data."""
+        values = columns(company, id=1)
+        updates = ", ".join(f"{name} = excluded.{name}" for name in values if name != "id")
+        sql = insert_sql("company", values) + f" ON CONFLICT (id) DO UPDATE SET {updates}"
+        await self._run("store the company's data", sql, values, audit=audit)
+
+    async def get_company(self) -> CompanyDetails | None:
+        """The company's data, or None before it was first set."""
+        rows = await self._fetch("read the company's data", "SELECT * FROM company WHERE id = 1")
+        return decode(CompanyDetails, rows[0]) if rows else None
 
     # -- prepaid hours ---------------------------------------------------------------------
 
