@@ -43,10 +43,12 @@ class Limits:
 class Billing:
     hourly_rate: Decimal = Decimal("90.00")
     currency: str = "EUR"
-    minimum_minutes: int = 15
-    increment_minutes: int = 5
+    minimum_minutes: int = 0  # the office sets minimums in its rate card
+    increment_minutes: int = 1
     rounding: str = "up"  # up | nearest | down
-    grace_seconds: int = 0  # active time below this is not billed
+    grace_seconds: int = 0  # merged time below this is not billed
+    merge_window_minutes: int = 10  # reconnects closer than this are one entry
+    idle_threshold_minutes: int = 5  # quiet stretches beyond this are not billed
     #: Tunnel payload bytes (both ways) in one minute at or below which the minute
     #: counts as idle: a stray SSH rekey is not work, a typed command is.
     activity_noise_bytes: int = 256
@@ -122,10 +124,12 @@ allowed_origins = []
 [billing]
 hourly_rate = "90.00"
 currency = "EUR"
-minimum_minutes = 15
-increment_minutes = 5
+minimum_minutes = 0           # without a rate card the relay bills actual time, in
+increment_minutes = 1         # whole minutes (the office sets minimums in its card)
 rounding = "up"
 grace_seconds = 0
+merge_window_minutes = 10     # reconnects closer than this form one entry
+idle_threshold_minutes = 5    # quiet stretches beyond this many minutes are not billed
 activity_noise_bytes = 256    # payload bytes per minute at or below which a minute is idle
 
 [company]                     # the supplier on invoices until the first `qp company set`;

@@ -2,13 +2,15 @@
 
 Steps, in order (each recorded in :attr:`Computation.explanation`):
 
-1. **Sessions**: sessions shorter than the grace period are failed connects and
-   bill nothing; the rest lose their idle minutes beyond the threshold. (Grace
-   applies to a session's length, not to what is left after idle exclusion.)
-2. **Merge**: the remaining time of all sessions is joined (overlaps count once).
-3. **Rounding**: the actual seconds become billable minutes by the rounding rule
-   for this customer × service type. A merged entry never bills more minutes, nor
-   a higher amount, than its sessions would have billed as separate entries.
+1. **Merge**: the sessions of one reconnect group are one piece of work, from the
+   first start to the last end: the time between two sessions counts like a
+   quiet stretch inside one (overlaps count once).
+2. **Idle**: every quiet stretch, inside a session or between two, is tolerated up
+   to the idle threshold; what lasts beyond it is excluded.
+3. **Grace, then rounding**: if the work left is shorter than the grace period it
+   bills nothing (the draft stays, so a later reconnect can join it); otherwise
+   the actual seconds become billable minutes by the rounding rule for this
+   customer × service type, once per entry (the minimum is charged once).
 4. **Rate**: the most specific base rate × the complexity multiplier.
 5. **Surcharges**: actual time is split by local time window; urgency adds to
    every minute. Time that rounding adds (minimum, started increment) bills at
@@ -109,26 +111,23 @@ def compute_entry(
     urgent = Decimal(res.urgent.value) if context.urgent else Decimal(0)
     grace = int(res.rounding["grace_seconds"].value)
     threshold = int(res.idle_threshold_minutes.value)
-    failed = [s for s in group if s.span.seconds < grace]
-    idle = [exclude_idle(s, threshold) for s in group if s.span.seconds >= grace]
+    idle = [exclude_idle(s, threshold) for s in group]
+    bridges = _bridges(group, threshold)
+    kept_parts = [i.kept for i in idle] + [b.kept for b in bridges]
 
-    merged = _figures([i.kept for i in idle], res, rules, urgent)
+    merged = _figures(kept_parts, res, rules, urgent)
+    failed: list[SessionFacts] = []
+    if merged.actual_seconds < grace:  # all of it together is still a failed connect
+        failed = list(group)
+        merged = _figures(kept_parts, res, rules, urgent, minutes=0)
     separate = [_figures([i.kept], res, rules, urgent) for i in idle]
     minutes, amount = merged.billable_minutes, merged.amount
     minutes_capped = amount_capped = False
-    if len(group) > 1:
-        sep_minutes = sum(f.billable_minutes for f in separate)
-        if minutes > sep_minutes:
-            minutes, minutes_capped = sep_minutes, True
-            merged = _figures([i.kept for i in idle], res, rules, urgent, minutes)
-            amount = merged.amount
-        sep_amount = sum((f.amount for f in separate), Decimal("0.00"))
-        if amount > sep_amount:
-            amount, amount_capped = sep_amount, True
 
-    span_seconds = total(i.span for i in idle)
-    kept = union(s for i in idle for s in i.kept)
-    excluded = subtract((i.span for i in idle), kept)
+    stretch = union([*(i.span for i in idle), *(b.span for b in bridges)])
+    span_seconds = total(stretch)
+    kept = union(s for part in kept_parts for s in part)
+    excluded = subtract(stretch, kept)
     explanation = _explain(
         group=group,
         context=context,
@@ -143,6 +142,10 @@ def compute_entry(
         minutes=(minutes, minutes_capped),
         amount=(amount, amount_capped),
     )
+    explanation["merge"]["between"] = [
+        {**_span_json(b.span), "kept_seconds": total(b.kept)} for b in bridges
+    ]
+    explanation["rounding"]["grace_seconds"] = grace
     return Computation(
         session_ids=tuple(s.session_id for s in group),
         customer_id=first.customer_id,
@@ -177,6 +180,28 @@ def recompute(explanation: dict[str, Any], card: RateCard) -> Computation:
         )
     sessions, context = facts_from_json(explanation["facts"])
     return compute_entry(sessions, card, context)
+
+
+@dataclass(frozen=True)
+class Bridge:
+    """The time between two sessions of one piece of work, treated as a quiet
+    stretch: kept up to the idle threshold, excluded beyond it."""
+
+    span: Span
+    kept: tuple[Span, ...]
+
+
+def _bridges(group: Sequence[SessionFacts], threshold_minutes: int) -> list[Bridge]:
+    out: list[Bridge] = []
+    end: int | None = None
+    for session in group:  # sorted by start
+        if end is not None and session.span.start > end:
+            gap = Span(end, session.span.start)
+            kept_until = min(gap.end, gap.start + threshold_minutes * 60)
+            kept = (Span(gap.start, kept_until),) if kept_until > gap.start else ()
+            out.append(Bridge(gap, kept))
+        end = session.span.end if end is None else max(end, session.span.end)
+    return out
 
 
 def _check_group(sessions: Sequence[SessionFacts]) -> tuple[SessionFacts, ...]:

@@ -70,10 +70,18 @@ def render_text(explanation: dict[str, Any]) -> str:
                     f"({run['minutes']} min): {run['excluded_minutes']} min beyond the "
                     f"{s['threshold_minutes']}-minute threshold excluded"
                 )
-    for s in e["sessions"]["failed_connects"]:
+    between = e["merge"].get("between", [])
+    for b in between:
+        excluded = b["seconds"] - b["kept_seconds"]
         lines.append(
-            f"  {s['session_id']}: {_dur(s['seconds'])}, shorter than the grace period: "
-            "a failed connect, not billed"
+            f"  between sessions {_dur(b['seconds'])}: counted as work"
+            + (f", {_dur(excluded)} beyond the idle threshold excluded" if excluded else "")
+        )
+    if e["sessions"]["failed_connects"]:
+        shown = "sessions" if between or len(e["sessions"]["failed_connects"]) > 1 else "session"
+        lines.append(
+            f"  the {shown} together are shorter than the grace period: nothing billed "
+            "(a reconnect within the merge window joins this entry)"
         )
     merge = e["merge"]
     if merge["session_count"] > 1:

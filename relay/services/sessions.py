@@ -35,7 +35,7 @@ from relay.services.ports import (
     TunnelEnd,
 )
 from relay.services.session_ledger import SessionLedger
-from relay.services.timekeeping import Timekeeper
+from relay.services.timekeeping import Timekeeper, default_card
 from relay.settings import Settings
 from relay.store.interface import Store
 from shared.clock import Clock
@@ -119,7 +119,7 @@ class SessionManager:
         self.tap = tap
         self.public_url = public_url
         #: Writes each ended session with its entry, priced by the rate card in force.
-        self.timekeeper = Timekeeper(store, clock)
+        self.timekeeper = Timekeeper(store, clock, default_card(settings))
         self.ledger = SessionLedger(store, clock, settings, node_id, self.timekeeper)
         self.live: dict[str, LiveSession] = {}
         self._end_lock = asyncio.Lock()

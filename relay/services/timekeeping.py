@@ -31,7 +31,8 @@ from relay.billing.compute import Computation, compute_entry
 from relay.billing.entries import entry_from_computation
 from relay.billing.facts import EntryContext, SessionFacts, facts_from_json, quiet_pairs
 from relay.billing.merge import merge_for_card
-from relay.billing.ratecard import RateCard, select_card
+from relay.billing.ratecard import COMPLEXITIES, LEVELS, SERVICE_TYPES, RateCard, select_card
+from relay.billing.ratecard_export import card_digest
 from relay.billing.ratecard_parse import parse_rate_card
 from relay.billing.resolve import session_settings
 from relay.core.help_requests import parse_number
@@ -44,6 +45,7 @@ from relay.model import (
     SessionClose,
     TimeEntry,
 )
+from relay.settings import Settings
 from relay.store.interface import Store
 from shared.clock import Clock
 from shared.errors import ConfigError, UsageError
@@ -54,13 +56,50 @@ log = logging.getLogger("qp.relay.billing")
 UrgencyCheck = Callable[[str, str | None], Awaitable[bool]]
 
 
+def default_card(settings: Settings) -> RateCard:
+    """The card the relay bills by while the office has imported none in force: the
+    ``[billing]`` rate for every service and level, no surcharges, and its rounding,
+    merge window and idle threshold (by default: actual time in whole minutes,
+    reconnects within 10 minutes one entry, no minimum)."""
+    bill = settings.billing
+    rate = f'"{bill.hourly_rate}"'
+    levels = "{ " + ", ".join(f"{level} = {rate}" for level in LEVELS) + " }"
+    text = "\n".join(
+        [
+            'name = "Relay default rates (relay.toml [billing])"',
+            "effective_from = 2000-01-01",
+            f'currency = "{bill.currency}"',
+            f'timezone = "{settings.company.timezone}"',
+            "[rates]",
+            *(f"{service} = {levels}" for service in SERVICE_TYPES),
+            "[complexity]",
+            *(f"{name} = 1" for name in COMPLEXITIES),
+            "[sessions]",
+            f"merge_window_minutes = {bill.merge_window_minutes}",
+            f"idle_threshold_minutes = {bill.idle_threshold_minutes}",
+            "[rounding.default]",
+            f"minimum_minutes = {bill.minimum_minutes}",
+            f"increment_minutes = {bill.increment_minutes}",
+            f'mode = "{bill.rounding}"',
+            f"grace_seconds = {bill.grace_seconds}",
+            "[surcharges]",
+            'combine = "highest"',
+            "urgent_percent = 0",
+        ]
+    )
+    return parse_rate_card(text, "relay.toml [billing]")
+
+
 class RateBook:
     """The imported rate cards, parsed once each (a card never changes: its digest
-    is its content)."""
+    is its content), and the relay's default card for when none is in force."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, default: RateCard | None = None) -> None:
         self.store = store
         self._parsed: dict[str, RateCard] = {}
+        self.default = default
+        if default is not None:
+            self._parsed[card_digest(default)] = default
 
     def parse(self, record: RateCardRecord) -> RateCard:
         if record.digest not in self._parsed:
@@ -84,6 +123,12 @@ class RateBook:
         except ConfigError:
             return None
         return next(pair for pair in current if pair[1] is chosen)
+
+    async def pricing(self, at: datetime) -> RateCard | None:
+        """The card that prices work started at ``at``: the imported one in force,
+        else the default card."""
+        found = await self.in_force(at)
+        return found[1] if found is not None else self.default
 
     async def by_digest(self, digest: str) -> RateCard | None:
         """The card an entry was computed with."""
@@ -201,10 +246,10 @@ def _text(value: Any) -> str | None:
 class Timekeeper:
     """Writes each ended session and its entry (see the module docstring)."""
 
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, default: RateCard | None = None) -> None:
         self.store = store
         self.clock = clock
-        self.book = RateBook(store)
+        self.book = RateBook(store, default)
         #: Whether a session's request is urgent; by default asks the help requests.
         self.is_urgent: UrgencyCheck = self._help_request_urgent
         self._lock = asyncio.Lock()  # one merge decision at a time on this node
@@ -232,15 +277,15 @@ class Timekeeper:
     async def _priced(
         self, close: SessionClose, draft: TimeEntry
     ) -> tuple[BillableEntry | None, EntryUpdate | None] | None:
-        """The entry by the card in force (None: no card), and the merge, if any."""
+        """The entry by the card that prices it (None: no card at all), and the
+        merge into the previous draft if the session is a reconnect. A session that
+        bills nothing on its own (shorter than the grace period) still gets its
+        draft, so that reconnects can join it and bill the work once."""
         facts = _facts(close, draft)
-        found = await self.book.in_force(facts.started_at)
-        if found is None:
+        card = await self.book.pricing(facts.started_at)
+        if card is None:
             return None
-        _, card = found
         alone = compute_entry([facts], card, await self._context(draft))
-        if alone.billable_minutes == 0:
-            return None, None
         new = billable_from(alone, draft.id, draft.created_at)
         return new, await self._merge(facts, card)
 

@@ -47,7 +47,7 @@ def test_a_failed_connect_bills_nothing() -> None:
     c = compute(session(local("2026-01-05 10:00"), 40 / 60))
     assert (c.billable_minutes, c.amount) == (0, Decimal("0.00"))
     assert c.explanation["sessions"]["failed_connects"][0]["seconds"] == 40
-    assert "a failed connect, not billed" in c.explain_text()
+    assert "shorter than the grace period: nothing billed" in c.explain_text()
 
 
 def test_idle_minutes_beyond_the_threshold_are_excluded_and_shown() -> None:
@@ -162,24 +162,38 @@ def test_reconnects_are_one_entry_and_the_minimum_is_charged_once() -> None:
     a = session(local("2026-01-05 10:00"), 5, sid="a")
     b = session(local("2026-01-05 10:08"), 5, sid="b")
     merged = compute(a, b)
+    # One piece of work from 10:00 to 10:13: the 3 minutes between count as work.
     assert (merged.actual_seconds, merged.billable_minutes, merged.amount) == (
-        600,
+        780,
         15,
         Decimal("22.50"),
     )
     assert merged.session_ids == ("a", "b")
     assert (compute(a).amount, compute(b).amount) == (Decimal("22.50"), Decimal("22.50"))
     assert "Merged 2 sessions: gaps 3 min 00 s" in merged.explain_text()
+    assert "between sessions 3 min 00 s: counted as work" in merged.explain_text()
 
 
-def test_merged_entry_is_capped_at_separate_billing_when_rounding_down() -> None:
+def test_time_between_reconnects_counts_up_to_the_idle_threshold() -> None:
     a = session(local("2026-01-05 10:00"), 19, sid="a", customer="cus-down")
-    b = session(local("2026-01-05 10:24"), 19, sid="b", customer="cus-down")
+    b = session(local("2026-01-05 10:27"), 19, sid="b", customer="cus-down")
     c = compute(a, b)
-    # Separately 15 + 15 min; merged 38 min would round down to 35 min.
-    assert c.explanation["rounding"]["merged_minutes"] == 35
-    assert (c.billable_minutes, c.amount) == (30, Decimal("45.00"))
-    assert c.explanation["rounding"]["capped_at_separate"] is True
+    # 19 + 5 (of the 8 minutes between, the idle threshold) + 19 = 43 min, rounded
+    # down once in 5-minute steps for this customer.
+    assert (c.actual_seconds, c.idle_excluded_seconds) == (43 * 60, 3 * 60)
+    assert (c.billable_minutes, c.amount) == (40, Decimal("60.00"))
+    assert c.explanation["merge"]["between"][0]["kept_seconds"] == 300
+    assert "3 min 00 s beyond the idle threshold excluded" in c.explain_text()
+
+
+def test_short_reconnects_together_pass_the_grace_period() -> None:
+    # Ten 3-second commands over 5 minutes: each alone is under the 60 s grace.
+    starts = [local("2026-01-05 10:00") + timedelta(seconds=30 * i) for i in range(10)]
+    fixes = [session(t, 3 / 60, sid=f"s{i}") for i, t in enumerate(starts)]
+    assert compute(fixes[0]).billable_minutes == 0
+    c = compute(*fixes)
+    assert c.actual_seconds == 273  # first start to last end: one piece of work
+    assert (c.billable_minutes, c.amount) == (15, Decimal("22.50"))  # minimum, once
 
 
 def test_overlapping_sessions_bill_their_time_once() -> None:

@@ -187,21 +187,29 @@ def test_excluded_idle_minutes_are_never_billed(
 
 @PROPERTY
 @given(groups(), cards(), contexts)
-def test_merging_never_bills_more_than_separate_entries(
+def test_a_merged_entry_is_its_stretch_less_idle_rounded_once(
     group: tuple[SessionFacts, ...], card: RateCard, context: EntryContext
 ) -> None:
     merged = compute_entry(group, card, context)
+    first = min(s.span.start for s in group)
+    last = max(s.span.end for s in group)
+    assert merged.span_seconds == last - first  # the time between sessions is in it
+    assert merged.actual_seconds == merged.span_seconds - merged.idle_excluded_seconds
+    rule = _rule(merged)
+    if merged.actual_seconds < rule.grace_seconds:
+        assert (merged.billable_minutes, merged.amount) == (0, Decimal("0.00"))
+    else:  # grace on the merged time, then the minimum and the increment once
+        assert merged.billable_minutes == billable_minutes(
+            merged.actual_seconds, replace(rule, grace_seconds=0)
+        )
+    # Separate entries each pay the minimum: one piece of work never pays it twice.
     separate = [compute_entry([s], card, context) for s in group]
-    assert merged.billable_minutes <= sum(c.billable_minutes for c in separate)
-    assert merged.amount <= sum(c.amount for c in separate)
-    if _rule(merged).mode == "up":
-        # Rounding up is subadditive and rounding time bills at the lowest surcharge,
-        # so the safety cap on minutes is never needed and the exact amounts agree.
-        assert not merged.explanation["rounding"]["capped_at_separate"]
-        exact = Decimal(merged.explanation["amount"]["exact"])
+    if rule.mode == "up" and all(c.billable_minutes for c in separate):
         with localcontext(Context(prec=80)):
-            parts = sum(Decimal(c.explanation["amount"]["exact"]) for c in separate)
-            assert exact <= parts + Decimal("1e-40")
+            assert merged.billable_minutes <= max(
+                sum(c.billable_minutes for c in separate),
+                billable_minutes(last - first, replace(rule, grace_seconds=0)),
+            )
 
 
 @PROPERTY

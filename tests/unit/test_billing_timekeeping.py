@@ -85,9 +85,10 @@ async def test_a_reconnect_within_the_merge_window_joins_the_draft(store: Store)
     second = await work(m, clock, 4 * 60)
     (entry,) = await entries(store)
     assert entry.session_ids == (first, second)
-    # 9 minutes of work, one 15-minute minimum (separately: 15 + 15 = 45.00).
+    # 5 + 5 (of the 9:59 between, the idle threshold) + 4 minutes of work, one
+    # 15-minute minimum (separately: 15 + 15 = 45.00).
     assert (entry.actual_seconds, entry.billable_minutes, entry.amount) == (
-        540,
+        840,
         15,
         Decimal("22.50"),
     )
@@ -111,7 +112,13 @@ async def test_a_failed_connect_bills_nothing(store: Store) -> None:
     await import_card(store)
     clock = FakeClock(MONDAY_10H)
     sid = await work(manager(store, clock), clock, 59)
-    assert await entries(store) == []
+    # Under the grace period: nothing billed, but the draft stays for a reconnect.
+    (entry,) = await entries(store)
+    assert (entry.session_ids, entry.billable_minutes, entry.amount) == (
+        (sid,),
+        0,
+        Decimal("0.00"),
+    )
     row = await store.get_session(sid)
     assert row is not None and row.end_reason == "completed"
 
@@ -149,10 +156,11 @@ async def test_a_new_card_leaves_existing_entries_and_their_reconnects_alone(
     clock.advance(3600)
     await work(m, clock, 20 * 60, request="REQ-9")  # new work: the new card
     merged, fresh = await entries(store)
+    # 20 + 1 (between) + 5 minutes, rounded up once to 30 by the old card.
     assert (merged.card_digest, merged.billable_minutes, merged.amount) == (
         old,
-        25,
-        Decimal("37.50"),
+        30,
+        Decimal("45.00"),
     )
     assert (fresh.card_digest, fresh.amount) == (new, Decimal("40.00"))
 

@@ -29,6 +29,15 @@ async def activate(m: SessionManager, login_ok: bool = True) -> str:
     return live.row.id
 
 
+def work(m: SessionManager, sid: str, clock: FakeClock, seconds: int) -> None:
+    """``seconds`` of a session in which something happens every half minute."""
+    for _ in range(seconds // 30):
+        m.count(m.live[sid], "to_technician", b"o" * 300)
+        clock.advance(30)
+    clock.advance(seconds % 30)
+    m.count(m.live[sid], "to_technician", b"o" * 300)
+
+
 async def test_the_row_exists_before_the_offer(store: Store) -> None:
     m = manager(store, FakeClock())
     live, tokens = await m.create("agt-1", "tec-1", "cus-1", "shell")
@@ -41,15 +50,15 @@ async def test_active_time_becomes_one_draft_entry(store: Store) -> None:
     clock = FakeClock()
     m = manager(store, clock)
     sid = await activate(m)
-    clock.advance(1000)  # 16 min 40 s → 20 billable minutes at the default 90.00/h
+    work(m, sid, clock, 1000)  # 16 min 40 s → 17 whole minutes at the default 90.00/h
     live = m.live[sid]
     assert await m.end(live, Event.TECHNICIAN_LEFT)
     assert not await m.end(live, Event.CLIENT_LEFT)  # duplicate end: no-op
     (entry,) = await store.list_time_entries()
     assert entry.session_ids == (sid,)
     assert entry.actual_seconds == 1000
-    assert entry.billable_minutes == 20
-    assert entry.amount == Decimal("30.00")
+    assert entry.billable_minutes == 17
+    assert entry.amount == Decimal("25.50")
     assert entry.ended_at - entry.started_at == timedelta(seconds=1000)
     row = await store.get_session(sid)
     assert row is not None and (row.state, row.end_reason) == ("ended", "completed")
@@ -71,7 +80,7 @@ async def test_crash_recovery_closes_at_the_last_heartbeat(store: Store) -> None
     m = manager(store, clock)
     sid = await activate(m)
     started = clock.now()
-    clock.advance(600)
+    work(m, sid, clock, 600)
     assert await m.heartbeat_once() == 1
     clock.advance(25)  # seen by nobody: the relay "crashes" here
     # A new process on the same node, an hour later.
@@ -101,7 +110,9 @@ async def test_shutdown_ends_everything_as_relay_shutdown(store: Store) -> None:
     for sid in sids:
         row = await store.get_session(sid)
         assert row is not None and row.end_reason == "relay_shutdown"
-    assert len(await store.list_time_entries()) == 2
+    # One technician on one machine at once: one piece of work, billed once.
+    (entry,) = await store.list_time_entries()
+    assert sorted(entry.session_ids) == sorted(sids)
 
 
 async def test_tunnel_tokens_are_single_use_and_expire(store: Store) -> None:
