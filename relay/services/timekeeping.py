@@ -286,7 +286,13 @@ class Timekeeper:
         if card is None:
             return None
         alone = compute_entry([facts], card, await self._context(draft))
-        new = billable_from(alone, draft.id, draft.created_at)
+        # Billing counts whole seconds; the entry of one session keeps the times the
+        # relay measured (a merged entry spans its sessions' whole seconds).
+        new = replace(
+            billable_from(alone, draft.id, draft.created_at),
+            started_at=draft.started_at,
+            ended_at=draft.ended_at,
+        )
         return new, await self._merge(facts, card)
 
     async def _context(self, draft: TimeEntry) -> EntryContext:
