@@ -2,7 +2,8 @@
 
 A relay, a customer, a technician, an enrolled agent — separate processes on
 loopback — then a ``qp exec`` and a scripted ``qp shell`` session, and the time
-entries the relay produced from them.
+entry the relay made of them: one technician's reconnects on one machine are one
+piece of work, billed once (actual time in whole minutes without a rate card).
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def main() -> int:
             )
             print(text.strip()[-400:])
             print(f"(shell exited with status {code})")
-            say("billing: qp time")
+            say("billing: qp time (the two sessions are one piece of work: one entry)")
             print(world.qp("time", home="alice").stdout.decode())
         finally:
             world.close()
