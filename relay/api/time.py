@@ -131,6 +131,7 @@ async def time_show(ctx: Context, params: Params) -> Any:
     return {
         **row,
         "store_gap_seconds": gap,
+        "not_billed": entry.details.get("not_billed"),
         "explanation": explanation[:30_000],
         "history": history[-50:],
     }
@@ -197,7 +198,8 @@ async def time_add(ctx: Context, params: Params) -> Any:
         "notes": text(params, "notes", limit=MAX_NOTES),
     }
     entry = await services.entries.add(ctx.tech, worker, customer.id, work, now)
-    return entry_row(entry, await services.directory.names(), {})
+    row = entry_row(entry, await services.directory.names(), {})
+    return {**row, "not_billed": entry.details.get("not_billed")}
 
 
 async def time_approve(ctx: Context, params: Params) -> Any:

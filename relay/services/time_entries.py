@@ -7,7 +7,8 @@ Rules (the store makes each change atomic and refuses invoiced entries itself):
   entry from its raw facts with the rate card it was computed with;
 - manual work (phone, on site, project…) is priced like a session by the card in
   force at its start, and may not be negative nor overlap the technician's
-  other entries;
+  other entries; work that rounds to nothing (a call shorter than the grace
+  period) is kept with its actual time and the reason it bills nothing;
 - a technician sees and edits only their own draft entries; ``billing`` and
   ``admin`` see and edit every entry. Unknown and forbidden look the same.
 """
@@ -21,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from relay.billing.compute import compute_entry
+from relay.billing.entries import explained_rule, not_billed_reason
 from relay.billing.facts import EntryContext, SessionFacts
 from relay.billing.ratecard import COMPLEXITIES, SERVICE_TYPES
 from relay.billing.rounding import RoundingRule, amount, billable_minutes
@@ -130,10 +132,22 @@ async def _recomputed(
     if card is None:
         raise ConfigError(f"rate card {entry.card_digest} of time entry {entry.id} is missing")
     computation = compute_entry(sessions, card, context)
-    if computation.billable_minutes == 0:
-        raise UsageError("after this change nothing of the entry would be billable; not changed")
     new = billable_from(computation, entry.id, entry.created_at, source=entry.source, keep=entry)
+    if computation.billable_minutes == 0:
+        if entry.billable_minutes > 0 or entry.source != "manual":
+            raise UsageError(
+                "after this change nothing of the entry would be billable; not changed"
+            )
+        new = unbilled(new, explained_rule(computation.explanation))
     return replace(new, notes=notes)
+
+
+def unbilled(entry: BillableEntry, rule: RoundingRule) -> BillableEntry:
+    """Manual work that bills nothing under ``rule``: its actual time is kept and
+    ``details["not_billed"]`` says why."""
+    seconds = int((entry.ended_at - entry.started_at).total_seconds())
+    reason = not_billed_reason(seconds, rule)
+    return replace(entry, actual_seconds=seconds, details={**entry.details, "not_billed": reason})
 
 
 async def add_manual(
@@ -182,11 +196,11 @@ async def add_manual(
             traffic_minutes=frozenset(range(-(-span // 60))),  # manual work is never idle
         )
         computation = compute_entry([facts], found[1], context)
-        if computation.billable_minutes == 0:
-            raise UsageError("this is shorter than the grace period: nothing to bill")
         entry = billable_from(
             computation, entry_id, now, notes=work.get("notes") or "", source="manual"
         )
+        if computation.billable_minutes == 0:
+            entry = unbilled(entry, explained_rule(computation.explanation))
     created = EntryEdit(entry_id, now, actor, "created", None, "manual", "manual work")
     audit = AuditEvent(now, "time_add", actor, entry_id, {"customer": customer_id})
     await store.add_entry(entry, (created,), refuse_overlap=True, audit=(audit,))
@@ -209,8 +223,9 @@ def _default_manual(
     )
     seconds = int((work["ended_at"] - work["started_at"]).total_seconds())
     minutes = billable_minutes(seconds, rule)
+    details: dict[str, Any] = {"manual": True, "rounding": rule.__dict__}
     if minutes == 0:
-        raise UsageError("this is shorter than the grace period: nothing to bill")
+        details["not_billed"] = not_billed_reason(seconds, rule)
     return BillableEntry(
         id=entry_id,
         session_ids=(),
@@ -228,7 +243,7 @@ def _default_manual(
         service_type=work["service_type"],
         request=work.get("request") or None,
         notes=work.get("notes") or "",
-        details={"manual": True, "rounding": rule.__dict__},
+        details=details,
         source="manual",
     )
 
@@ -237,14 +252,15 @@ def default_explanation(entry: BillableEntry) -> str:
     """How an entry at the relay's default rate was derived (no rate card)."""
     rounding = entry.details.get("rounding", {})
     rule = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in rounding.items())
-    return "\n".join(
-        [
-            f"Timed at the relay's default rate (no rate card was imported): "
-            f"{entry.actual_seconds} s actual",
-            f"Rounding: {rule or 'default'} -> {entry.billable_minutes} min",
-            f"Amount: {entry.billable_minutes} min x {entry.hourly_rate}/h = {entry.amount}",
-        ]
-    )
+    lines = [
+        f"Timed at the relay's default rate (no rate card was imported): "
+        f"{entry.actual_seconds} s actual",
+        f"Rounding: {rule or 'default'} -> {entry.billable_minutes} min",
+        f"Amount: {entry.billable_minutes} min x {entry.hourly_rate}/h = {entry.amount}",
+    ]
+    if entry.details.get("not_billed"):
+        lines.append(f"Not billed: {entry.details['not_billed']}")
+    return "\n".join(lines)
 
 
 class TimeEntries:
