@@ -95,8 +95,10 @@ def add_parsers(sub: Any) -> None:
     t_edit.add_argument("--reason", required=True, help="why (kept in the history)")
     t_add = _json(tsub.add_parser("add", help="record manual work (phone, on site, project…)"))
     t_add.add_argument("--customer", required=True)
-    t_add.add_argument("--service", required=True, choices=SERVICES)
-    t_add.add_argument("--start", help="e.g. '2026-11-03 14:00' (company time)")
+    t_add.add_argument("--service", choices=SERVICES, help="required unless --attach")
+    t_add.add_argument(
+        "--start", help="e.g. '2026-11-03 14:00' (company time) or '2026-10-25 02:30+01:00'"
+    )
     t_add.add_argument("--end", help="e.g. '2026-11-03 14:45'")
     t_add.add_argument("--minutes", type=int, help="length (ending now without --start)")
     t_add.add_argument("--complexity", choices=COMPLEXITIES)
@@ -104,6 +106,9 @@ def add_parsers(sub: Any) -> None:
     t_add.add_argument("--request", help="help request or ticket")
     t_add.add_argument("--notes")
     t_add.add_argument("--technician", help="whose work (billing and admin only)")
+    t_add.add_argument(
+        "--attach", metavar="ENTRY", help="add the work to this session entry it overlaps"
+    )
     t_app = _json(tsub.add_parser("approve", help="approve draft entries"))
     t_app.add_argument("ids", nargs="+", metavar="ID")
 
@@ -344,10 +349,10 @@ async def time_add(relay: RelayClient, args: argparse.Namespace) -> int:
         request="request",
         notes="notes",
         technician="technician",
+        service="service",
+        attach="attach",
     )
-    value = await relay.call(
-        "time.add", customer=args.customer, service=args.service, urgent=args.urgent, **params
-    )
+    value = await relay.call("time.add", customer=args.customer, urgent=args.urgent, **params)
     show_object(value, args.json)
     return 0
 

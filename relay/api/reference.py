@@ -119,8 +119,8 @@ REFERENCE: dict[str, Entry] = {
         ALL,
         {
             "customer": "name",
-            "service": "service type",
-            "start": "?time",
+            "service": "?service type (required unless attach)",
+            "start": "?time (company time, or with its offset)",
             "end": "?time",
             "minutes": "?n",
             "technician": "?name",
@@ -128,8 +128,9 @@ REFERENCE: dict[str, Entry] = {
             "urgent": "?bool",
             "request": "?",
             "notes": "?",
+            "attach": "?entry id: add the work to this overlapping session entry",
         },
-        "entry",
+        "entry, not_billed (why it bills nothing, or null), attached",
     ),  # fmt: skip
     "time.approve": Entry(OFFICE, {"ids": "[entry ids]"}, "approved, unchanged"),
     # -- the office

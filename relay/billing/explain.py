@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from relay.billing.facts import MANUAL_PREFIX
+
 
 def _dur(seconds: int) -> str:
     minutes, rest = divmod(seconds, 60)
@@ -78,7 +80,7 @@ def render_text(explanation: dict[str, Any]) -> str:
             + (f", {_dur(excluded)} beyond the idle threshold excluded" if excluded else "")
         )
     failed = e["sessions"]["failed_connects"]
-    if failed and all(s["session_id"].startswith("manual-") for s in failed):
+    if failed and all(s["session_id"].startswith(MANUAL_PREFIX) for s in failed):
         lines.append("  the manual work is shorter than the grace period: not billed")
     elif failed:
         shown = "sessions" if between or len(failed) > 1 else "session"

@@ -51,6 +51,17 @@ from relay.model import (
     Technician,
     TimeEntry,
 )
+from shared.errors import ConflictError
+
+
+class OverlapError(ConflictError):
+    """Time entry ``entry_id`` (``source``: session or manual) of the same
+    technician overlaps the time being written."""
+
+    def __init__(self, message: str, entry_id: str, source: str) -> None:
+        super().__init__(message)
+        self.entry_id = entry_id
+        self.source = source
 
 
 class CoreStore(ABC):
@@ -369,7 +380,7 @@ class BillingStore(ABC):
         audit: Sequence[AuditEvent] = (),
     ) -> None:
         """Insert one entry with its history. With ``refuse_overlap``,
-        :class:`ConflictError` (naming the other entry) if the technician has an
+        :class:`OverlapError` (naming the other entry) if the technician has an
         entry whose time overlaps it."""
 
     @abstractmethod
@@ -378,10 +389,16 @@ class BillingStore(ABC):
 
     @abstractmethod
     async def update_entry(
-        self, update: EntryUpdate, *, audit: Sequence[AuditEvent] = ()
+        self,
+        update: EntryUpdate,
+        *,
+        audit: Sequence[AuditEvent] = (),
+        refuse_overlap: tuple[datetime, datetime] | None = None,
     ) -> BillableEntry:
         """Apply ``update``; :class:`ConflictError` if the entry changed meanwhile or
-        is invoiced, :class:`NotFoundError` if unknown. Returns the stored entry."""
+        is invoiced, :class:`NotFoundError` if unknown. With ``refuse_overlap``
+        (start, end), :class:`OverlapError` if another entry of the technician
+        overlaps that time. Returns the stored entry."""
 
     @abstractmethod
     async def approve_entries(
