@@ -118,7 +118,10 @@ def add_parsers(sub: Any) -> None:
     p_add = _json(pre.add_parser("add", help="add a block of prepaid hours"))
     p_add.add_argument("customer")
     p_add.add_argument("--hours", required=True, help="e.g. 10 or 2.5")
-    p_add.add_argument("--expires", metavar="DATE", help="last day it may be used")
+    p_add.add_argument(
+        "--from", dest="valid_from", metavar="DATE", help="first day of work it pays for (today)"
+    )
+    p_add.add_argument("--expires", metavar="DATE", help="last day of work it pays for")
     p_add.add_argument("--note")
     _json(pre.add_parser("list", help="a customer's blocks and balances")).add_argument("customer")
 
@@ -381,6 +384,7 @@ def _show_balances(value: dict[str, Any], as_json: bool) -> int:
         ("hours", "Hours"),
         ("used_hours", "Used"),
         ("left_hours", "Left"),
+        ("from", "From"),
         ("expires", "Expires"),
         ("expired", "Expired"),
     ]
@@ -389,7 +393,7 @@ def _show_balances(value: dict[str, Any], as_json: bool) -> int:
 
 
 async def prepaid_add(relay: RelayClient, args: argparse.Namespace) -> int:
-    params = _given(args, expires="expires", note="note")
+    params = _given(args, expires="expires", note="note", **{"from": "valid_from"})
     value = await relay.call("prepaid.add", customer=args.customer, hours=args.hours, **params)
     return _show_balances(value, args.json)
 

@@ -338,15 +338,23 @@ class CompanyDetails:
 
 @dataclass(frozen=True)
 class PrepaidBlock:
-    """A block of prepaid hours ("strippenkaart"), kept in minutes."""
+    """A block of prepaid hours ("strippenkaart"), kept in minutes. It pays for work
+    supplied from :attr:`first_day` up to and including ``expires_on``."""
 
     id: str
     customer_id: str
     minutes: int
     created_at: datetime
     created_by: str
-    expires_on: date | None = None  # last day it may be drawn on
+    expires_on: date | None = None  # last day of work it may pay for
     note: str = ""
+    valid_from: date | None = None  # first day of work it may pay for (see first_day)
+
+    @property
+    def first_day(self) -> date:
+        """``valid_from``; unset, the (UTC) day the block was bought. The store
+        always keeps a date."""
+        return self.valid_from if self.valid_from is not None else self.created_at.date()
 
 
 @dataclass(frozen=True)

@@ -182,9 +182,10 @@ def _minutes(value: Any) -> int:
 
 
 async def prepaid_add(ctx: Context, params: Params) -> Any:
-    """A block of prepaid hours; approved work draws it down before it is charged."""
+    """A block of prepaid hours; approved work supplied from its first day (``from``,
+    default today) draws it down before it is charged."""
     customer = await _customer(ctx, params)
-    expires = text(params, "expires")
+    expires, first = text(params, "expires"), text(params, "from")
     block = PrepaidBlock(
         id=new_id("pre"),
         customer_id=customer.id,
@@ -193,6 +194,7 @@ async def prepaid_add(ctx: Context, params: Params) -> Any:
         created_by=ctx.tech.id,
         expires_on=day(expires, "expires") if expires else None,
         note=text(params, "note") or "",
+        valid_from=day(first, "from") if first else ctx.services.office.today(),
     )
     await ctx.services.office.add_prepaid(ctx.tech, block)
     return await _balances(ctx, customer)
@@ -211,6 +213,7 @@ async def _balances(ctx: Context, customer: Customer) -> dict[str, Any]:
             "hours": str(Decimal(b.block.minutes) / 60),
             "used_hours": str((Decimal(b.used_minutes) / 60).quantize(Decimal("0.01"))),
             "left_hours": str((Decimal(b.remaining_minutes) / 60).quantize(Decimal("0.01"))),
+            "from": b.block.first_day.isoformat(),
             "expires": b.block.expires_on.isoformat() if b.block.expires_on else None,
             "expired": b.block.expires_on is not None and b.block.expires_on < today,
         }

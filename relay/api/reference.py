@@ -173,7 +173,13 @@ REFERENCE: dict[str, Entry] = {
     ),
     "prepaid.add": Entry(
         OFFICE,
-        {"customer": "name", "hours": "number", "expires": "?YYYY-MM-DD", "note": "?"},
+        {
+            "customer": "name",
+            "hours": "number",
+            "from": "?YYYY-MM-DD (first day of work it pays for; default today)",
+            "expires": "?YYYY-MM-DD",
+            "note": "?",
+        },
         "customer, blocks",
     ),
     "prepaid.list": Entry(OFFICE, {"customer": "name"}, "customer, blocks"),

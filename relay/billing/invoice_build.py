@@ -67,8 +67,9 @@ def allocate_prepaid(
     entries: Sequence[tuple[str, date, int]], balances: Iterable[PrepaidBalance]
 ) -> dict[str, list[Draw]]:
     """Prepaid minutes per entry id, for ``(entry id, supply date, billable minutes)``
-    in the order given (oldest work first). A block pays for work supplied on or
-    before its expiry day; the block expiring first is drawn first."""
+    in the order given (oldest work first). A block pays for work supplied from its
+    first day up to and including its expiry day; the block expiring first is
+    drawn first."""
     usable = sorted(
         (b for b in balances if b.remaining_minutes > 0),
         key=lambda b: (b.block.expires_on or date.max, b.block.created_at, b.block.id),
@@ -81,7 +82,9 @@ def allocate_prepaid(
             block = balance.block
             if need == 0:
                 break
-            if left[block.id] == 0 or (block.expires_on is not None and day > block.expires_on):
+            if left[block.id] == 0 or day < block.first_day:
+                continue
+            if block.expires_on is not None and day > block.expires_on:
                 continue
             take = min(need, left[block.id])
             left[block.id] -= take

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import replace
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -214,16 +215,22 @@ class Office:
         return updated
 
     async def add_prepaid(self, actor: Technician, block: PrepaidBlock) -> None:
+        """Store a block of prepaid hours, audited with it."""
         if block.expires_on is not None and block.expires_on < self.today():
             raise UsageError(f"the block would have expired already ({block.expires_on})")
-        detail = {"minutes": block.minutes}
+        if block.expires_on is not None and block.expires_on < block.first_day:
+            raise UsageError(
+                f"the block would expire ({block.expires_on}) before it is valid "
+                f"({block.first_day}); check --from and --expires"
+            )
+        detail = {"minutes": block.minutes, "valid_from": block.first_day.isoformat()}
         audit = AuditEvent(block.created_at, "prepaid_add", actor.id, block.id, detail)
         await self.store.add_prepaid_block(block, audit=(audit,))
 
     async def balances(self, customer: Customer) -> list[PrepaidBalance]:
         return await self.store.prepaid_balances(customer.id)
 
-    def today(self) -> Any:
+    def today(self) -> date:
         """The company's local date now."""
         return self.clock.now().astimezone(self.zone).date()
 

@@ -445,7 +445,8 @@ class BillingStore(ABC):
     async def add_prepaid_block(
         self, block: PrepaidBlock, *, audit: Sequence[AuditEvent] = ()
     ) -> None:
-        """Insert; ConflictError on a duplicate id or an unknown customer."""
+        """Insert, keeping ``block.first_day`` as its ``valid_from``; ConflictError on
+        a duplicate id or an unknown customer."""
 
     @abstractmethod
     async def prepaid_balances(self, customer_id: str) -> list[PrepaidBalance]:

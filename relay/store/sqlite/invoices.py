@@ -1,5 +1,6 @@
 """Customers' billing data, the company's own data, prepaid hours, invoices and
-credit notes (tables of ``0004_billing.sql`` and ``0007_company.sql``).
+credit notes (tables of ``0004_billing.sql``, ``0007_company.sql`` and
+``0008_prepaid_valid_from.sql``).
 
 Every document is written in one ``BEGIN IMMEDIATE`` transaction. That takes
 SQLite's write lock up front, so an invoice number read as ``MAX(seq) + 1`` inside
@@ -11,6 +12,7 @@ the number back too).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import aiosqlite
@@ -79,8 +81,9 @@ class SQLiteInvoices(SQLiteBase):
     async def add_prepaid_block(
         self, block: PrepaidBlock, *, audit: Sequence[AuditEvent] = ()
     ) -> None:
-        """Insert; ConflictError on a duplicate id or an unknown customer."""
-        values = columns(block)
+        """Insert (with its first day as ``valid_from``); ConflictError on a duplicate
+        id or an unknown customer."""
+        values = columns(replace(block, valid_from=block.first_day))
         sql = insert_sql("prepaid_blocks", values)
         await self._run("add prepaid hours", sql, values, audit=audit)
 
