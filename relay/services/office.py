@@ -39,6 +39,7 @@ from relay.model import (
 from relay.services.company import CompanyData
 from relay.services.documents import InvoiceTemplates
 from relay.services.invoicing import Plan, credit_invoice, customer_party, plan_invoice, render
+from relay.services.prepaid import relay_terms
 from relay.services.timekeeping import RateBook
 from relay.settings import Settings
 from relay.store.interface import Store
@@ -249,6 +250,7 @@ class Office:
             reference=reference,
             actor=actor.id,
             now=self.clock.now(),
+            prepaid_terms=relay_terms(self.settings.billing),
         )
 
     async def create_invoice(self, actor: Technician, plan: Plan) -> InvoiceRecord:

@@ -1,16 +1,27 @@
-"""Prepaid hours on invoices: a block pays only for work from its first day.
-SQLite file, fixed clock, no sockets."""
+"""Prepaid hours on invoices: a block pays only for work from its first day, and
+meets surcharges as the setting says (``base``: surcharges invoiced on a line of
+their own; ``all``: drawn from the block too). SQLite file, fixed clock, no sockets."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+
+from relay.billing.invoice import totals
 from relay.billing.invoice_build import month_period
-from relay.model import PrepaidBlock
-from relay.services.invoicing import plan_invoice
+from relay.billing.prepaid import Terms
+from relay.model import BillableEntry, PrepaidBlock
+from relay.services.invoicing import Plan, plan_invoice
+from relay.services.time_entries import add_manual
+from relay.services.timekeeping import RateBook
+from relay.settings import Billing
 from relay.store.interface import Store
+from tests.unit.billing_helpers import local
 from tests.unit.test_billing_invoicing import ACME, BILLING, COMPANY, NOW, approve, entry
+from tests.unit.test_billing_manual import ALICE
+from tests.unit.test_billing_timekeeping import import_card
 
 DEC_1 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
@@ -31,3 +42,88 @@ async def test_hours_bought_on_1_december_do_not_pay_novembers_work(store: Store
     (line,) = plan.invoice.lines
     assert (line.prepaid_minutes, line.line_amount) == (30, Decimal("0.00"))
     assert [(d.block_id, d.minutes) for d in plan.draft.draws] == [("pre-nov", 30)]
+
+
+async def weekend_hour(store: Store) -> BillableEntry:
+    """Alice's remote work, Saturday 7 November 10:00-11:00: 90.00 + 50 % = 135.00."""
+    await import_card(store)
+    start = local("2026-11-07 10:00")
+    work = {
+        "service_type": "remote_support",
+        "started_at": start,
+        "ended_at": start + timedelta(hours=1),
+    }
+    made = await add_manual(store, RateBook(store), Billing(), ALICE, "cus-1", work, "tec-1", NOW)
+    assert (made.amount, made.surcharges) == (Decimal("135.00"), ("weekend +50 % (60 min)",))
+    await store.approve_entries([made.id], "tec-1", NOW)
+    await store.set_customer_billing(BILLING)
+    return made
+
+
+async def plan_with(store: Store, minutes: int, pays: str) -> Plan:
+    block = PrepaidBlock("pre-1", "cus-1", minutes, DEC_1, "tec-1", valid_from=date(2026, 11, 1))
+    await store.add_prepaid_block(block)
+    return await plan_invoice(
+        store, COMPANY, ACME, month_period("2026-11"), reference=None, actor="t", now=NOW,
+        prepaid_terms=Terms(pays=pays),
+    )  # fmt: skip
+
+
+def shown(plan: Plan) -> list[tuple[str, int, int, Decimal, Decimal, tuple[str, ...]]]:
+    """Per line: description, billable and prepaid minutes, rate, amount, surcharges."""
+    return [
+        (ln.description, ln.billable_minutes, ln.prepaid_minutes, ln.unit_price, ln.line_amount,
+         ln.surcharges)
+        for ln in plan.invoice.lines
+    ]  # fmt: skip
+
+
+async def test_a_weekend_hour_on_base_terms_draws_the_hour_and_invoices_the_surcharge(
+    store: Store,
+) -> None:
+    made = await weekend_hour(store)
+    plan = await plan_with(store, 600, "base")
+    weekend = ("weekend +50 % (60 min)",)
+    assert shown(plan) == [
+        ("Ondersteuning op afstand", 60, 60, Decimal("135.00"), Decimal("0.00"), weekend),
+        (
+            "Toeslagen over strippenkaarturen: Ondersteuning op afstand",
+            60, 0, Decimal("45.00"), Decimal("45.00"), weekend,
+        ),
+    ]  # fmt: skip
+    assert [(d.block_id, d.entry_id, d.minutes) for d in plan.draft.draws] == [
+        ("pre-1", made.id, 60)
+    ]
+    assert [r.entry_id for r in plan.draft.lines] == [made.id, made.id]
+    assert totals(plan.invoice).line_extension == plan.draft.total_excl_vat == Decimal("45.00")
+
+
+async def test_a_weekend_hour_on_all_terms_draws_its_surcharge_too(store: Store) -> None:
+    await weekend_hour(store)
+    plan = await plan_with(store, 600, "all")
+    assert shown(plan) == [
+        (
+            "Ondersteuning op afstand", 60, 60, Decimal("135.00"), Decimal("0.00"),
+            ("weekend +50 % (60 min)", "toeslag van strippenkaart (30 min)"),
+        ),
+    ]  # fmt: skip
+    assert [d.minutes for d in plan.draft.draws] == [90]
+    assert plan.draft.total_excl_vat == Decimal("0.00")
+
+
+@pytest.mark.parametrize(
+    ("pays", "drawn", "amounts"),
+    [
+        # 45 minutes pay 45 minutes of base time; the rest and the surcharge on the 45.
+        ("base", 45, [Decimal("33.75"), Decimal("33.75")]),
+        # 45 minutes pay 30 minutes with their surcharge; the other 30 are charged.
+        ("all", 45, [Decimal("67.50")]),
+    ],
+)
+async def test_a_block_too_small_pays_what_it_can(
+    store: Store, pays: str, drawn: int, amounts: list[Decimal]
+) -> None:
+    await weekend_hour(store)
+    plan = await plan_with(store, 45, pays)
+    assert [d.minutes for d in plan.draft.draws] == [drawn]
+    assert [ln.line_amount for ln in plan.invoice.lines] == amounts
