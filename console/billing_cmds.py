@@ -124,6 +124,18 @@ def add_parsers(sub: Any) -> None:
     p_add.add_argument("--expires", metavar="DATE", help="last day of work it pays for")
     p_add.add_argument("--note")
     _json(pre.add_parser("list", help="a customer's blocks and balances")).add_argument("customer")
+    p_terms = _json(
+        pre.add_parser("terms", help="what a customer's prepaid hours pay, when to warn")
+    )
+    p_terms.add_argument("customer")
+    p_terms.add_argument(
+        "--pays",
+        choices=("base", "all", "default"),
+        help="base: surcharges invoiced; all: surcharges drawn too; default: relay.toml's",
+    )
+    p_terms.add_argument(
+        "--warn-below", metavar="HOURS", help="warn below this balance (0: never; or default)"
+    )
 
     inv = sub.add_parser("invoice", help="invoices").add_subparsers(dest="action", required=True)
     i_new = _json(inv.add_parser("create", help="invoice a month of approved work"))
@@ -389,6 +401,13 @@ def _show_balances(value: dict[str, Any], as_json: bool) -> int:
         ("expired", "Expired"),
     ]
     show(value["blocks"], cols, False, f"prepaid hours of {value['customer']}")
+    if value["left_hours"] is not None:
+        print(
+            f"left: {value['left_hours']} hours (surcharges: {value['pays']}; "
+            f"warns below {value['warn_below_hours']})"
+        )
+    if value["warning"]:
+        print(safe(f"warning: {value['warning']}"))
     return 0
 
 
@@ -400,6 +419,13 @@ async def prepaid_add(relay: RelayClient, args: argparse.Namespace) -> int:
 
 async def prepaid_list(relay: RelayClient, args: argparse.Namespace) -> int:
     return _show_balances(await relay.call("prepaid.list", customer=args.customer), args.json)
+
+
+async def prepaid_terms(relay: RelayClient, args: argparse.Namespace) -> int:
+    params = _given(args, pays="pays", warn_below="warn_below")
+    value = await relay.call("prepaid.terms", customer=args.customer, **params)
+    show_object(value, args.json)
+    return 0
 
 
 async def customer_billing(relay: RelayClient, args: argparse.Namespace) -> int:
@@ -493,6 +519,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("time", "approve"): time_approve,
     ("prepaid", "add"): prepaid_add,
     ("prepaid", "list"): prepaid_list,
+    ("prepaid", "terms"): prepaid_terms,
     ("customer", "billing"): customer_billing,
     ("invoice", "create"): invoice_create,
     ("invoice", "list"): invoice_list,

@@ -358,6 +358,18 @@ class PrepaidBlock:
 
 
 @dataclass(frozen=True)
+class PrepaidTerms:
+    """A customer's own prepaid settings; ``None`` keeps the relay's ``[billing]``
+    default (``prepaid_pays``, ``prepaid_warn_below_hours``)."""
+
+    customer_id: str
+    updated_at: datetime
+    updated_by: str
+    pays: str | None = None  # base | all: what prepaid hours pay of surcharges
+    warn_below_minutes: int | None = None  # a balance below this is low (0: never)
+
+
+@dataclass(frozen=True)
 class PrepaidBalance:
     block: PrepaidBlock
     used_minutes: int
@@ -422,6 +434,8 @@ class InvoiceDraft:
     lines: tuple[InvoiceLineRecord, ...]
     entry_ids: tuple[str, ...]  # each must be approved and uninvoiced
     draws: tuple[PrepaidDraw, ...] = ()
+    notes: tuple[str, ...] = ()  # printed on the document (prepaid hours, their balance)
+    prepaid_left_minutes: int | None = None  # balance after this invoice; None: no blocks
 
 
 @dataclass(frozen=True)
@@ -473,3 +487,5 @@ class InvoiceRecord:
     credited_by_id: str | None = None  # the credit note cancelling this invoice
     line_count: int = 0
     lines: tuple[InvoiceLineRecord, ...] = ()
+    notes: tuple[str, ...] = ()  # as on InvoiceDraft; none on credit notes
+    prepaid_left_minutes: int | None = None

@@ -180,13 +180,22 @@ REFERENCE: dict[str, Entry] = {
             "expires": "?YYYY-MM-DD",
             "note": "?",
         },
-        "customer, blocks",
+        "as prepaid.list",
     ),
-    "prepaid.list": Entry(OFFICE, {"customer": "name"}, "customer, blocks"),
+    "prepaid.list": Entry(
+        OFFICE,
+        {"customer": "name"},
+        "customer, blocks, left_hours, pays, warn_below_hours, low, warning",
+    ),
+    "prepaid.terms": Entry(
+        OFFICE,
+        {"customer": "name", "pays": "?base|all|default", "warn_below": "?hours|default"},
+        "customer, pays, warn_below_hours, own {pays, warn_below_hours}",
+    ),
     "invoice.create": Entry(
         OFFICE,
         {"customer": "name", "period": "YYYY-MM", "reference": "?", "dry_run": "?bool"},
-        "invoice summary, shown_lines",
+        "invoice summary, prepaid_minutes, notes, shown_lines",
     ),
     "invoice.list": Entry(
         OFFICE, {"customer": "?name", "offset": "?n"}, "page {items: [invoices], next}"

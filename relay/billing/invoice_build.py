@@ -241,5 +241,7 @@ def document(
         currency=record.currency,
         original_number=original.number if credit and original else None,
         original_issue_date=original.issue_date if credit and original else None,
+        notes=record.notes,
+        prepaid_left_minutes=record.prepaid_left_minutes,
     )
     return invoice, supplier_from_json(record.supplier), party_from_json(record.customer)

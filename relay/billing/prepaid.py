@@ -1,5 +1,5 @@
-"""Prepaid hours ("strippenkaart"): which blocks pay for which work and what they
-pay of its surcharges (pure, no I/O).
+"""Prepaid hours ("strippenkaart"): which blocks pay for which work, what they
+pay of its surcharges, what is left, and what an invoice says about it (pure, no I/O).
 
 - A block pays for work supplied from its first day up to and including its
   expiry day. Work is drawn oldest first; of the blocks that may pay for it, the
@@ -17,27 +17,36 @@ pay of its surcharges (pure, no I/O).
 - Blocks are drawn in whole minutes; a part of an entry paid by a block draws
   its share of the entry's surcharge minutes rounded up, and the minutes paid
   for are those the draw fully covers.
+- The balance is what the blocks not expired hold; below the warning level
+  (``warn_below_minutes``, 0: never) it is low. Every invoice of a customer with
+  prepaid hours says what they paid, how, and the balance after it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from relay.billing.invoice import money
-from relay.model import PrepaidBalance, PrepaidBlock
+from relay.model import PrepaidBalance, PrepaidBlock, PrepaidTerms
 
 PAYS = ("base", "all")
 
 
 @dataclass(frozen=True)
 class Terms:
-    """How a customer's prepaid hours meet surcharges: ``pays`` (see :data:`PAYS`)."""
+    """How a customer's prepaid hours work: what they pay of surcharges (``pays``,
+    see :data:`PAYS`) and the balance below which it is low (0: never)."""
 
     pays: str = "base"
+    warn_below_minutes: int = 120
+
+    def low(self, left_minutes: int) -> bool:
+        """Whether a balance of ``left_minutes`` is below the warning level."""
+        return left_minutes < self.warn_below_minutes
 
 
 DEFAULT_TERMS = Terms()
@@ -149,3 +158,68 @@ def allocate_prepaid(
         charged = surcharge_share(item, covered) if pays == "base" else Decimal("0.00")
         out[item.entry_id] = Cover(covered, tuple(draws), charged)
     return out
+
+
+def terms_for(default: Terms, own: PrepaidTerms | None) -> Terms:
+    """The relay's ``default`` terms, overridden by what the customer has of its own."""
+    if own is None:
+        return default
+    return Terms(
+        pays=own.pays if own.pays is not None else default.pays,
+        warn_below_minutes=(
+            own.warn_below_minutes
+            if own.warn_below_minutes is not None
+            else default.warn_below_minutes
+        ),
+    )
+
+
+def minutes_left(
+    balances: Iterable[PrepaidBalance], on: date, drawn: Mapping[str, Cover] | None = None
+) -> int | None:
+    """Minutes the blocks not expired on ``on`` still hold (less what ``drawn`` takes);
+    None when the customer never had prepaid hours."""
+    listed = list(balances)
+    if not listed:
+        return None
+    taken: dict[str, int] = {}
+    for cover in (drawn or {}).values():
+        for d in cover.draws:
+            taken[d.block_id] = taken.get(d.block_id, 0) + d.minutes
+    return sum(
+        b.remaining_minutes - taken.get(b.block.id, 0)
+        for b in listed
+        if b.block.expires_on is None or b.block.expires_on >= on
+    )
+
+
+def clock_hours(minutes: int) -> str:
+    """``90`` as ``1:30``."""
+    return f"{minutes // 60}:{minutes % 60:02d}"
+
+
+def invoice_notes(terms: Terms, covers: Mapping[str, Cover], left: int | None) -> tuple[str, ...]:
+    """What an invoice says (in Dutch) about prepaid hours: what they paid and how
+    surcharges were met, the balance after it, and a warning when it is low."""
+    notes: list[str] = []
+    paid = sum(c.minutes for c in covers.values())
+    if paid and terms.pays == "base":
+        notes.append(
+            f"Strippenkaart: {clock_hours(paid)} uur werk betaald tegen het basistarief; "
+            "toeslagen (avond, weekend, feestdag, spoed) over die uren worden gefactureerd."
+        )
+    elif paid:
+        drawn = sum(c.drawn for c in covers.values())
+        notes.append(
+            f"Strippenkaart: {clock_hours(drawn)} uur afgeschreven, "
+            f"{clock_hours(paid)} uur werk en {clock_hours(drawn - paid)} uur toeslagen "
+            "(avond, weekend, feestdag, spoed)."
+        )
+    if left is not None:
+        notes.append(f"Saldo strippenkaart na deze factuur: {clock_hours(left)} uur.")
+        if terms.low(left):
+            notes.append(
+                "Let op: het saldo van uw strippenkaart is lager dan "
+                f"{clock_hours(terms.warn_below_minutes)} uur."
+            )
+    return tuple(notes)

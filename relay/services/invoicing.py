@@ -121,7 +121,8 @@ async def plan_invoice(
     prepaid_terms: Terms = DEFAULT_TERMS,
 ) -> Plan:
     """The invoice for ``customer``'s approved, uninvoiced work in ``period``;
-    ``prepaid_terms`` are the relay's prepaid settings (a customer may have its own)."""
+    ``prepaid_terms`` are the relay's prepaid settings (a customer may have its own).
+    Every invoice of a customer with prepaid hours notes their balance after it."""
     zone = ZoneInfo(company.timezone)
     billing = await store.get_customer_billing(customer.id)
     if billing is None:
@@ -147,7 +148,8 @@ async def plan_invoice(
             f"{period.start} to {period.end}; approve entries with qp time approve"
         )
     days = {e.id: e.started_at.astimezone(zone).date() for e in entries}
-    prepaid = await prepaid_for(store, customer.id, entries, days, prepaid_terms)
+    issue = now.astimezone(zone).date()
+    prepaid = await prepaid_for(store, customer.id, entries, days, issue, prepaid_terms)
     names = await Names.load(store)
     titles = await request_titles(store, (e.request for e in entries))
     lines: list[tuple[str, InvoiceLine]] = []
@@ -158,7 +160,6 @@ async def plan_invoice(
         cover = prepaid.covers.get(e.id)
         day = days[e.id]
         lines += [(e.id, ln) for ln in entry_lines(e, day, technician, vat, cover, agent, title)]
-    issue = now.astimezone(zone).date()
     preview = await store.next_invoice_number(issue.year)
     invoice = Invoice(
         number=format_number(issue.year, min(preview, 999_999)),
@@ -167,6 +168,8 @@ async def plan_invoice(
         period=period,
         buyer_reference=(reference or billing.reference or customer.name).strip(),
         lines=tuple(ln for _, ln in lines),
+        notes=prepaid.notes,
+        prepaid_left_minutes=prepaid.left_minutes,
     )
     _preflight(customer, invoice, supplier, party)
     sums = totals(invoice)
@@ -193,6 +196,8 @@ async def plan_invoice(
             for entry_id, cover in prepaid.covers.items()
             for d in cover.draws
         ),
+        notes=invoice.notes,
+        prepaid_left_minutes=invoice.prepaid_left_minutes,
     )
     return Plan(draft, invoice, supplier, party)
 

@@ -21,6 +21,7 @@ from relay.billing.parties import (
     derived_endpoint,
     follow_endpoint,
 )
+from relay.billing.prepaid import PAYS, Terms, terms_for
 from relay.billing.ratecard import RateCard
 from relay.billing.ratecard_export import card_digest
 from relay.billing.ratecard_parse import parse_rate_card
@@ -33,6 +34,7 @@ from relay.model import (
     InvoiceRecord,
     PrepaidBalance,
     PrepaidBlock,
+    PrepaidTerms,
     RateCardRecord,
     Technician,
 )
@@ -230,6 +232,27 @@ class Office:
 
     async def balances(self, customer: Customer) -> list[PrepaidBalance]:
         return await self.store.prepaid_balances(customer.id)
+
+    async def prepaid_terms(self, customer: Customer) -> tuple[Terms, PrepaidTerms | None]:
+        """The prepaid terms that apply to ``customer``, and its own settings."""
+        own = await self.store.get_prepaid_terms(customer.id)
+        return terms_for(relay_terms(self.settings.billing), own), own
+
+    async def set_prepaid_terms(
+        self, actor: Technician, customer: Customer, changes: dict[str, Any]
+    ) -> tuple[Terms, PrepaidTerms | None]:
+        """Change the customer's own ``pays`` / ``warn_below_minutes`` (None: back to
+        the relay's default), audited with it."""
+        if changes.get("pays") not in (None, *PAYS):
+            raise UsageError(f"pays must be one of {', '.join(PAYS)} (or default)")
+        now = self.clock.now()
+        current = await self.store.get_prepaid_terms(customer.id)
+        base = current or PrepaidTerms(customer.id, now, actor.id)
+        own = replace(base, **changes, updated_at=now, updated_by=actor.id)
+        detail = {name: getattr(own, name) for name in sorted(changes)}
+        audit = AuditEvent(now, "prepaid_terms", actor.id, customer.id, detail)
+        await self.store.set_prepaid_terms(own, audit=(audit,))
+        return terms_for(relay_terms(self.settings.billing), own), own
 
     def today(self) -> date:
         """The company's local date now."""

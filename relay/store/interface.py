@@ -42,6 +42,7 @@ from relay.model import (
     InvoiceRecord,
     PrepaidBalance,
     PrepaidBlock,
+    PrepaidTerms,
     RateCardRecord,
     Session,
     SessionBeat,
@@ -452,6 +453,17 @@ class BillingStore(ABC):
     async def prepaid_balances(self, customer_id: str) -> list[PrepaidBalance]:
         """The customer's blocks with what was drawn, oldest first."""
 
+    @abstractmethod
+    async def set_prepaid_terms(
+        self, terms: PrepaidTerms, *, audit: Sequence[AuditEvent] = ()
+    ) -> None:
+        """Insert or replace a customer's prepaid terms; ConflictError for an unknown
+        customer."""
+
+    @abstractmethod
+    async def get_prepaid_terms(self, customer_id: str) -> PrepaidTerms | None:
+        """The customer's own prepaid terms, if any were set."""
+
     # -- invoices ------------------------------------------------------------------------
     @abstractmethod
     async def next_invoice_number(self, year: int) -> int:
@@ -462,10 +474,10 @@ class BillingStore(ABC):
         self, draft: InvoiceDraft, *, audit: Sequence[AuditEvent] = ()
     ) -> InvoiceRecord:
         """Number and write ``draft`` in one transaction: the next number of the
-        issue year (gap-free, unique under concurrent creation), its lines, its
-        entries marked invoiced, its prepaid draws. :class:`ConflictError` and
-        nothing written if an entry is no longer approved and uninvoiced, or a
-        prepaid block would be overdrawn."""
+        issue year (gap-free, unique under concurrent creation), its lines, notes
+        and prepaid balance, its entries marked invoiced, its prepaid draws.
+        :class:`ConflictError` and nothing written if an entry is no longer
+        approved and uninvoiced, or a prepaid block would be overdrawn."""
 
     @abstractmethod
     async def credit_invoice(

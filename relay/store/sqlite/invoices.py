@@ -28,6 +28,7 @@ from relay.model import (
     InvoiceRecord,
     PrepaidBalance,
     PrepaidBlock,
+    PrepaidTerms,
     format_number,
 )
 from relay.store.sqlite.base import SQLiteBase
@@ -97,6 +98,25 @@ class SQLiteInvoices(SQLiteBase):
             (customer_id,),
         )
         return [PrepaidBalance(decode(PrepaidBlock, row), int(row["used_minutes"])) for row in rows]
+
+    async def set_prepaid_terms(
+        self, terms: PrepaidTerms, *, audit: Sequence[AuditEvent] = ()
+    ) -> None:
+        """Insert or replace a customer's prepaid terms; ConflictError for an unknown
+        customer."""
+        values = columns(terms)
+        updates = ", ".join(f"{name} = excluded.{name}" for name in values if name != "customer_id")
+        sql = (
+            insert_sql("prepaid_terms", values)
+            + f" ON CONFLICT (customer_id) DO UPDATE SET {updates}"
+        )
+        await self._run("store prepaid terms", sql, values, audit=audit)
+
+    async def get_prepaid_terms(self, customer_id: str) -> PrepaidTerms | None:
+        """The customer's own prepaid terms, if any were set."""
+        sql = "SELECT * FROM prepaid_terms WHERE customer_id = ?"
+        rows = await self._fetch("read prepaid terms", sql, (customer_id,))
+        return decode(PrepaidTerms, rows[0]) if rows else None
 
     # -- invoices ------------------------------------------------------------------------
 

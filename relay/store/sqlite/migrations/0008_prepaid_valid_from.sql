@@ -5,3 +5,19 @@
 ALTER TABLE prepaid_blocks ADD COLUMN valid_from TEXT NOT NULL DEFAULT '';
 
 UPDATE prepaid_blocks SET valid_from = substr(created_at, 1, 10);
+
+-- A customer's own prepaid settings; NULL keeps the relay's [billing] default.
+CREATE TABLE prepaid_terms (
+    customer_id        TEXT NOT NULL PRIMARY KEY REFERENCES customers (id),
+    updated_at         TEXT NOT NULL,
+    updated_by         TEXT NOT NULL,
+    pays               TEXT CHECK (pays IN ('base', 'all')),
+    warn_below_minutes INTEGER CHECK (warn_below_minutes >= 0)
+);
+
+-- What an invoice printed about prepaid hours: its notes (JSON array of text) and
+-- the balance after it (NULL: the customer had no prepaid hours). Credit notes
+-- keep the defaults.
+ALTER TABLE invoices ADD COLUMN notes TEXT NOT NULL DEFAULT '[]';
+
+ALTER TABLE invoices ADD COLUMN prepaid_left_minutes INTEGER;
