@@ -465,12 +465,14 @@ async def invoice_create(relay: RelayClient, args: argparse.Namespace) -> int:
     if args.json:
         print_json(value)
         return 0
-    lines = value.pop("shown_lines")
+    lines, notes = value.pop("shown_lines"), value.pop("notes", [])
     show_object(value, False)
     print()
     show(lines, LINE_COLUMNS, False, "lines")
     if value["lines"] > len(lines):
         print(f"… and {value['lines'] - len(lines)} more lines (see qp invoice export)")
+    for note in notes:
+        print(safe(f"note: {note}"))
     return 0
 
 

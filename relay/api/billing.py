@@ -254,16 +254,15 @@ async def _balances(ctx: Context, customer: Customer) -> dict[str, Any]:
 
 
 def _terms_json(customer: Customer, terms: Terms, own: PrepaidTerms | None) -> dict[str, Any]:
-    mine = own or PrepaidTerms(customer.id, customer.created_at, "")
-    warn = mine.warn_below_minutes
+    def source(value: object) -> str:
+        return "relay.toml" if value is None else "customer"
+
     return {
         "customer": customer.name,
         "pays": terms.pays,
+        "pays_from": source(own and own.pays),
         "warn_below_hours": _hours(terms.warn_below_minutes),
-        "own": {
-            "pays": mine.pays,
-            "warn_below_hours": None if warn is None else _hours(warn),
-        },
+        "warn_below_from": source(own and own.warn_below_minutes),
     }
 
 

@@ -190,7 +190,7 @@ REFERENCE: dict[str, Entry] = {
     "prepaid.terms": Entry(
         OFFICE,
         {"customer": "name", "pays": "?base|all|default", "warn_below": "?hours|default"},
-        "customer, pays, warn_below_hours, own {pays, warn_below_hours}",
+        "customer, pays, pays_from, warn_below_hours, warn_below_from (customer|relay.toml)",
     ),
     "invoice.create": Entry(
         OFFICE,
