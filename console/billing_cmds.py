@@ -95,8 +95,10 @@ def add_parsers(sub: Any) -> None:
     t_edit.add_argument("--reason", required=True, help="why (kept in the history)")
     t_add = _json(tsub.add_parser("add", help="record manual work (phone, on site, project…)"))
     t_add.add_argument("--customer", required=True)
-    t_add.add_argument("--service", required=True, choices=SERVICES)
-    t_add.add_argument("--start", help="e.g. '2026-11-03 14:00' (company time)")
+    t_add.add_argument("--service", choices=SERVICES, help="required unless --attach")
+    t_add.add_argument(
+        "--start", help="e.g. '2026-11-03 14:00' (company time) or '2026-10-25 02:30+01:00'"
+    )
     t_add.add_argument("--end", help="e.g. '2026-11-03 14:45'")
     t_add.add_argument("--minutes", type=int, help="length (ending now without --start)")
     t_add.add_argument("--complexity", choices=COMPLEXITIES)
@@ -104,6 +106,9 @@ def add_parsers(sub: Any) -> None:
     t_add.add_argument("--request", help="help request or ticket")
     t_add.add_argument("--notes")
     t_add.add_argument("--technician", help="whose work (billing and admin only)")
+    t_add.add_argument(
+        "--attach", metavar="ENTRY", help="add the work to this session entry it overlaps"
+    )
     t_app = _json(tsub.add_parser("approve", help="approve draft entries"))
     t_app.add_argument("ids", nargs="+", metavar="ID")
 
@@ -113,9 +118,24 @@ def add_parsers(sub: Any) -> None:
     p_add = _json(pre.add_parser("add", help="add a block of prepaid hours"))
     p_add.add_argument("customer")
     p_add.add_argument("--hours", required=True, help="e.g. 10 or 2.5")
-    p_add.add_argument("--expires", metavar="DATE", help="last day it may be used")
+    p_add.add_argument(
+        "--from", dest="valid_from", metavar="DATE", help="first day of work it pays for (today)"
+    )
+    p_add.add_argument("--expires", metavar="DATE", help="last day of work it pays for")
     p_add.add_argument("--note")
     _json(pre.add_parser("list", help="a customer's blocks and balances")).add_argument("customer")
+    p_terms = _json(
+        pre.add_parser("terms", help="what a customer's prepaid hours pay, when to warn")
+    )
+    p_terms.add_argument("customer")
+    p_terms.add_argument(
+        "--pays",
+        choices=("base", "all", "default"),
+        help="base: surcharges invoiced; all: surcharges drawn too; default: relay.toml's",
+    )
+    p_terms.add_argument(
+        "--warn-below", metavar="HOURS", help="warn below this balance (0: never; or default)"
+    )
 
     inv = sub.add_parser("invoice", help="invoices").add_subparsers(dest="action", required=True)
     i_new = _json(inv.add_parser("create", help="invoice a month of approved work"))
@@ -344,10 +364,10 @@ async def time_add(relay: RelayClient, args: argparse.Namespace) -> int:
         request="request",
         notes="notes",
         technician="technician",
+        service="service",
+        attach="attach",
     )
-    value = await relay.call(
-        "time.add", customer=args.customer, service=args.service, urgent=args.urgent, **params
-    )
+    value = await relay.call("time.add", customer=args.customer, urgent=args.urgent, **params)
     show_object(value, args.json)
     return 0
 
@@ -376,21 +396,36 @@ def _show_balances(value: dict[str, Any], as_json: bool) -> int:
         ("hours", "Hours"),
         ("used_hours", "Used"),
         ("left_hours", "Left"),
+        ("from", "From"),
         ("expires", "Expires"),
         ("expired", "Expired"),
     ]
     show(value["blocks"], cols, False, f"prepaid hours of {value['customer']}")
+    if value["left_hours"] is not None:
+        print(
+            f"left: {value['left_hours']} hours (surcharges: {value['pays']}; "
+            f"warns below {value['warn_below_hours']})"
+        )
+    if value["warning"]:
+        print(safe(f"warning: {value['warning']}"))
     return 0
 
 
 async def prepaid_add(relay: RelayClient, args: argparse.Namespace) -> int:
-    params = _given(args, expires="expires", note="note")
+    params = _given(args, expires="expires", note="note", **{"from": "valid_from"})
     value = await relay.call("prepaid.add", customer=args.customer, hours=args.hours, **params)
     return _show_balances(value, args.json)
 
 
 async def prepaid_list(relay: RelayClient, args: argparse.Namespace) -> int:
     return _show_balances(await relay.call("prepaid.list", customer=args.customer), args.json)
+
+
+async def prepaid_terms(relay: RelayClient, args: argparse.Namespace) -> int:
+    params = _given(args, pays="pays", warn_below="warn_below")
+    value = await relay.call("prepaid.terms", customer=args.customer, **params)
+    show_object(value, args.json)
+    return 0
 
 
 async def customer_billing(relay: RelayClient, args: argparse.Namespace) -> int:
@@ -430,12 +465,14 @@ async def invoice_create(relay: RelayClient, args: argparse.Namespace) -> int:
     if args.json:
         print_json(value)
         return 0
-    lines = value.pop("shown_lines")
+    lines, notes = value.pop("shown_lines"), value.pop("notes", [])
     show_object(value, False)
     print()
     show(lines, LINE_COLUMNS, False, "lines")
     if value["lines"] > len(lines):
         print(f"… and {value['lines'] - len(lines)} more lines (see qp invoice export)")
+    for note in notes:
+        print(safe(f"note: {note}"))
     return 0
 
 
@@ -484,6 +521,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("time", "approve"): time_approve,
     ("prepaid", "add"): prepaid_add,
     ("prepaid", "list"): prepaid_list,
+    ("prepaid", "terms"): prepaid_terms,
     ("customer", "billing"): customer_billing,
     ("invoice", "create"): invoice_create,
     ("invoice", "list"): invoice_list,

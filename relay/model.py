@@ -338,15 +338,35 @@ class CompanyDetails:
 
 @dataclass(frozen=True)
 class PrepaidBlock:
-    """A block of prepaid hours ("strippenkaart"), kept in minutes."""
+    """A block of prepaid hours ("strippenkaart"), kept in minutes. It pays for work
+    supplied from :attr:`first_day` up to and including ``expires_on``."""
 
     id: str
     customer_id: str
     minutes: int
     created_at: datetime
     created_by: str
-    expires_on: date | None = None  # last day it may be drawn on
+    expires_on: date | None = None  # last day of work it may pay for
     note: str = ""
+    valid_from: date | None = None  # first day of work it may pay for (see first_day)
+
+    @property
+    def first_day(self) -> date:
+        """``valid_from``; unset, the (UTC) day the block was bought. The store
+        always keeps a date."""
+        return self.valid_from if self.valid_from is not None else self.created_at.date()
+
+
+@dataclass(frozen=True)
+class PrepaidTerms:
+    """A customer's own prepaid settings; ``None`` keeps the relay's ``[billing]``
+    default (``prepaid_pays``, ``prepaid_warn_below_hours``)."""
+
+    customer_id: str
+    updated_at: datetime
+    updated_by: str
+    pays: str | None = None  # base | all: what prepaid hours pay of surcharges
+    warn_below_minutes: int | None = None  # a balance below this is low (0: never)
 
 
 @dataclass(frozen=True)
@@ -414,6 +434,8 @@ class InvoiceDraft:
     lines: tuple[InvoiceLineRecord, ...]
     entry_ids: tuple[str, ...]  # each must be approved and uninvoiced
     draws: tuple[PrepaidDraw, ...] = ()
+    notes: tuple[str, ...] = ()  # printed on the document (prepaid hours, their balance)
+    prepaid_left_minutes: int | None = None  # balance after this invoice; None: no blocks
 
 
 @dataclass(frozen=True)
@@ -465,3 +487,5 @@ class InvoiceRecord:
     credited_by_id: str | None = None  # the credit note cancelling this invoice
     line_count: int = 0
     lines: tuple[InvoiceLineRecord, ...] = ()
+    notes: tuple[str, ...] = ()  # as on InvoiceDraft; none on credit notes
+    prepaid_left_minutes: int | None = None

@@ -52,6 +52,9 @@ class Billing:
     #: Tunnel payload bytes (both ways) in one minute at or below which the minute
     #: counts as idle: a stray SSH rekey is not work, a typed command is.
     activity_noise_bytes: int = 256
+    prepaid_pays: str = "base"  # base: prepaid hours pay base time, surcharges are invoiced;
+    # all: surcharges are drawn from the prepaid hours too (+50 % draws 1.5 h per hour)
+    prepaid_warn_below_hours: Decimal = Decimal("2")  # a lower balance is low (0: never)
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,9 @@ grace_seconds = 0
 merge_window_minutes = 10     # reconnects closer than this form one entry
 idle_threshold_minutes = 5    # quiet stretches beyond this many minutes are not billed
 activity_noise_bytes = 256    # payload bytes per minute at or below which a minute is idle
+prepaid_pays = "base"         # base: prepaid hours pay base time, surcharges are invoiced;
+                              # all: surcharges are drawn too (an hour at +50 % draws 1.5 h)
+prepaid_warn_below_hours = "2"  # prepaid list and invoices warn below this balance (0: never)
 
 [company]                     # the supplier on invoices until the first `qp company set`;
 legal_name = ""               # invoicing is refused until legal_name, address, postcode,
@@ -200,6 +206,11 @@ def validate(settings: Settings) -> None:
         raise ConfigError("billing.rounding must be up, nearest or down")
     if bill.increment_minutes <= 0 or bill.minimum_minutes < 0 or bill.hourly_rate < 0:
         raise ConfigError("billing figures must be positive")
+    if bill.prepaid_pays not in ("base", "all"):
+        raise ConfigError('billing.prepaid_pays must be "base" or "all"')
+    warn = bill.prepaid_warn_below_hours * 60
+    if not warn.is_finite() or warn < 0 or warn != warn.to_integral_value():
+        raise ConfigError("billing.prepaid_warn_below_hours must be 0 or more whole minutes")
     _validate_company(settings.company)
     for name in (
         "control_max_size",

@@ -11,10 +11,11 @@ from relay.api.context import OFFICE, Context, Method
 from relay.api.params import Params, day, offset, page, required_text, text
 from relay.billing.exports import CSV_DIALECTS
 from relay.billing.invoice_build import month_period
+from relay.billing.prepaid import Terms, minutes_left
 from relay.billing.ratecard import LEVELS, SERVICE_TYPES, RateCard
 from relay.billing.ubl import Profile
 from relay.core.ids import new_id
-from relay.model import Customer, CustomerBilling, PrepaidBlock, RateCardRecord
+from relay.model import Customer, CustomerBilling, PrepaidBlock, PrepaidTerms, RateCardRecord
 from relay.services.invoicing import line_json, summary
 from shared.clock import iso
 from shared.errors import NotFoundError, UsageError
@@ -170,21 +171,29 @@ async def customer_billing(ctx: Context, params: Params) -> Any:
     return {"customer": customer.name, **_billing_json(updated)}
 
 
-def _minutes(value: Any) -> int:
+def _minutes(value: Any, zero: bool = False) -> int:
+    """Hours (``10``, ``2.5``) as whole minutes: positive, or with ``zero`` also 0."""
     try:
         hours = Decimal(str(value))
     except InvalidOperation:
         raise UsageError(f"hours {value!r} is not a number") from None
     minutes = hours * 60
-    if not hours.is_finite() or minutes <= 0 or minutes != minutes.to_integral_value():
-        raise UsageError("hours must be positive and come to whole minutes (e.g. 10 or 2.5)")
+    if (
+        not hours.is_finite()
+        or minutes < 0
+        or (minutes == 0 and not zero)
+        or minutes != minutes.to_integral_value()
+    ):
+        least = "0 or more" if zero else "positive"
+        raise UsageError(f"hours must be {least} and come to whole minutes (e.g. 10 or 2.5)")
     return int(minutes)
 
 
 async def prepaid_add(ctx: Context, params: Params) -> Any:
-    """A block of prepaid hours; approved work draws it down before it is charged."""
+    """A block of prepaid hours; approved work supplied from its first day (``from``,
+    default today) draws it down before it is charged."""
     customer = await _customer(ctx, params)
-    expires = text(params, "expires")
+    expires, first = text(params, "expires"), text(params, "from")
     block = PrepaidBlock(
         id=new_id("pre"),
         customer_id=customer.id,
@@ -193,30 +202,86 @@ async def prepaid_add(ctx: Context, params: Params) -> Any:
         created_by=ctx.tech.id,
         expires_on=day(expires, "expires") if expires else None,
         note=text(params, "note") or "",
+        valid_from=day(first, "from") if first else ctx.services.office.today(),
     )
     await ctx.services.office.add_prepaid(ctx.tech, block)
     return await _balances(ctx, customer)
 
 
 async def prepaid_list(ctx: Context, params: Params) -> Any:
+    """A customer's blocks, the balance, and a warning when it is low."""
     return await _balances(ctx, await _customer(ctx, params))
+
+
+def _hours(minutes: int) -> str:
+    return str((Decimal(minutes) / 60).quantize(Decimal("0.01")))
 
 
 async def _balances(ctx: Context, customer: Customer) -> dict[str, Any]:
     office = ctx.services.office
     today = office.today()
+    balances = await office.balances(customer)
+    terms, _ = await office.prepaid_terms(customer)
+    left = minutes_left(balances, today)
+    low = left is not None and terms.low(left)
     blocks = [
         {
             "id": b.block.id,
             "hours": str(Decimal(b.block.minutes) / 60),
-            "used_hours": str((Decimal(b.used_minutes) / 60).quantize(Decimal("0.01"))),
-            "left_hours": str((Decimal(b.remaining_minutes) / 60).quantize(Decimal("0.01"))),
+            "used_hours": _hours(b.used_minutes),
+            "left_hours": _hours(b.remaining_minutes),
+            "from": b.block.first_day.isoformat(),
             "expires": b.block.expires_on.isoformat() if b.block.expires_on else None,
             "expired": b.block.expires_on is not None and b.block.expires_on < today,
         }
-        for b in await office.balances(customer)
+        for b in balances
     ]
-    return {"customer": customer.name, "blocks": blocks}
+    warning = None
+    if low:
+        warning = (
+            f"{customer.name} has {_hours(left or 0)} prepaid hours left, less than "
+            f"{_hours(terms.warn_below_minutes)} (see qp prepaid terms)"
+        )
+    return {
+        "customer": customer.name,
+        "blocks": blocks,
+        "left_hours": None if left is None else _hours(left),
+        "pays": terms.pays,
+        "warn_below_hours": _hours(terms.warn_below_minutes),
+        "low": low,
+        "warning": warning,
+    }
+
+
+def _terms_json(customer: Customer, terms: Terms, own: PrepaidTerms | None) -> dict[str, Any]:
+    def source(value: object) -> str:
+        return "relay.toml" if value is None else "customer"
+
+    return {
+        "customer": customer.name,
+        "pays": terms.pays,
+        "pays_from": source(own and own.pays),
+        "warn_below_hours": _hours(terms.warn_below_minutes),
+        "warn_below_from": source(own and own.warn_below_minutes),
+    }
+
+
+async def prepaid_terms(ctx: Context, params: Params) -> Any:
+    """A customer's prepaid terms: what its prepaid hours pay of surcharges (``pays``)
+    and the balance to warn below (``warn_below``, hours); ``default`` hands a setting
+    back to relay.toml. Shown when nothing is changed."""
+    customer = await _customer(ctx, params)
+    changes: dict[str, Any] = {}
+    if (pays := text(params, "pays")) is not None:
+        changes["pays"] = None if pays == "default" else pays
+    if (warn := params.get("warn_below")) is not None:
+        changes["warn_below_minutes"] = None if warn == "default" else _minutes(warn, zero=True)
+    office = ctx.services.office
+    if changes:
+        terms, own = await office.set_prepaid_terms(ctx.tech, customer, changes)
+    else:
+        terms, own = await office.prepaid_terms(customer)
+    return _terms_json(customer, terms, own)
 
 
 # -- invoices ------------------------------------------------------------------------
@@ -245,6 +310,7 @@ async def invoice_create(ctx: Context, params: Params) -> Any:
             "total_incl_vat": str(draft.total_incl_vat),
             "lines": len(draft.lines),
             "prepaid_minutes": prepaid,
+            "notes": list(plan.invoice.notes),
             "shown_lines": lines,
         }
     record = await office.create_invoice(ctx.tech, plan)
@@ -252,6 +318,7 @@ async def invoice_create(ctx: Context, params: Params) -> Any:
         **summary(record, customer.name),
         "dry_run": False,
         "prepaid_minutes": prepaid,
+        "notes": list(record.notes),
         "shown_lines": lines,
     }
 
@@ -315,6 +382,7 @@ METHODS: dict[str, Method] = {
     "customer.billing": Method(customer_billing, OFFICE),
     "prepaid.add": Method(prepaid_add, OFFICE),
     "prepaid.list": Method(prepaid_list, OFFICE),
+    "prepaid.terms": Method(prepaid_terms, OFFICE),
     "invoice.create": Method(invoice_create, OFFICE),
     "invoice.list": Method(invoice_list, OFFICE),
     "invoice.credit": Method(invoice_credit, OFFICE),

@@ -71,14 +71,41 @@ def day(value: str, key: str) -> date:
 
 
 def moment(value: str, key: str, tz: ZoneInfo) -> datetime:
-    """A moment written as ``2026-11-03 14:00`` (company time) or with an offset."""
+    """A moment written as ``2026-11-03 14:00`` (company time) or with an offset.
+
+    A company time the clocks skip (spring forward) or show twice (fall back) is
+    refused: only an offset says which moment is meant.
+    """
     try:
         when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         raise UsageError(f"{key} {value!r} should be a time such as '2026-11-03 14:00'") from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=tz)
+        when = _local(when, value.strip(), key, tz)
     return when.astimezone(UTC).replace(microsecond=0)
+
+
+def _local(wall: datetime, text: str, key: str, tz: ZoneInfo) -> datetime:
+    """``wall`` in ``tz``; UsageError asking for the offset when it is not one moment."""
+    first, second = wall.replace(tzinfo=tz, fold=0), wall.replace(tzinfo=tz, fold=1)
+    before, after = _offset(first), _offset(second)
+    if before == after:
+        return first
+    if first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == wall:
+        raise UsageError(
+            f"{key} {text!r} happens twice in {tz.key} (the clocks go back); give the offset: "
+            f"'{text}{before}' for the first, '{text}{after}' for the second"
+        )
+    raise UsageError(
+        f"{key} {text!r} does not exist in {tz.key} (the clocks go forward); give the "
+        f"offset, e.g. '{text}{before}'"
+    )
+
+
+def _offset(when: datetime) -> str:
+    """``+01:00`` for a UTC offset of one hour."""
+    text = when.strftime("%z")
+    return f"{text[:3]}:{text[3:]}"
 
 
 def page(rows: list[dict[str, Any]], start: int, more: bool) -> dict[str, Any]:

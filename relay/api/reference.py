@@ -119,8 +119,8 @@ REFERENCE: dict[str, Entry] = {
         ALL,
         {
             "customer": "name",
-            "service": "service type",
-            "start": "?time",
+            "service": "?service type (required unless attach)",
+            "start": "?time (company time, or with its offset)",
             "end": "?time",
             "minutes": "?n",
             "technician": "?name",
@@ -128,8 +128,9 @@ REFERENCE: dict[str, Entry] = {
             "urgent": "?bool",
             "request": "?",
             "notes": "?",
+            "attach": "?entry id: add the work to this overlapping session entry",
         },
-        "entry",
+        "entry, not_billed (why it bills nothing, or null), attached",
     ),  # fmt: skip
     "time.approve": Entry(OFFICE, {"ids": "[entry ids]"}, "approved, unchanged"),
     # -- the office
@@ -172,14 +173,29 @@ REFERENCE: dict[str, Entry] = {
     ),
     "prepaid.add": Entry(
         OFFICE,
-        {"customer": "name", "hours": "number", "expires": "?YYYY-MM-DD", "note": "?"},
-        "customer, blocks",
+        {
+            "customer": "name",
+            "hours": "number",
+            "from": "?YYYY-MM-DD (first day of work it pays for; default today)",
+            "expires": "?YYYY-MM-DD",
+            "note": "?",
+        },
+        "as prepaid.list",
     ),
-    "prepaid.list": Entry(OFFICE, {"customer": "name"}, "customer, blocks"),
+    "prepaid.list": Entry(
+        OFFICE,
+        {"customer": "name"},
+        "customer, blocks, left_hours, pays, warn_below_hours, low, warning",
+    ),
+    "prepaid.terms": Entry(
+        OFFICE,
+        {"customer": "name", "pays": "?base|all|default", "warn_below": "?hours|default"},
+        "customer, pays, pays_from, warn_below_hours, warn_below_from (customer|relay.toml)",
+    ),
     "invoice.create": Entry(
         OFFICE,
         {"customer": "name", "period": "YYYY-MM", "reference": "?", "dry_run": "?bool"},
-        "invoice summary, shown_lines",
+        "invoice summary, prepaid_minutes, notes, shown_lines",
     ),
     "invoice.list": Entry(
         OFFICE, {"customer": "?name", "offset": "?n"}, "page {items: [invoices], next}"

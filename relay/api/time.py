@@ -131,6 +131,7 @@ async def time_show(ctx: Context, params: Params) -> Any:
     return {
         **row,
         "store_gap_seconds": gap,
+        "not_billed": entry.details.get("not_billed"),
         "explanation": explanation[:30_000],
         "history": history[-50:],
     }
@@ -166,7 +167,7 @@ async def _worker(ctx: Context, params: Params) -> Technician:
 
 async def time_add(ctx: Context, params: Params) -> Any:
     """Manual work: ``start`` and ``end``, or ``start`` and ``minutes``, or
-    ``minutes`` ending now."""
+    ``minutes`` ending now; with ``attach``, added to that session's entry."""
     services = ctx.services
     customer = await services.directory.customer_named(ctx.tech, required_text(params, "customer"))
     worker = await _worker(ctx, params)
@@ -188,7 +189,7 @@ async def time_add(ctx: Context, params: Params) -> Any:
         else:
             end = start + timedelta(minutes=minutes or 0)
     work = {
-        "service_type": text(params, "service", required=True),
+        "service_type": text(params, "service"),
         "started_at": start,
         "ended_at": end,
         "complexity": text(params, "complexity"),
@@ -196,8 +197,10 @@ async def time_add(ctx: Context, params: Params) -> Any:
         "request": text(params, "request"),
         "notes": text(params, "notes", limit=MAX_NOTES),
     }
-    entry = await services.entries.add(ctx.tech, worker, customer.id, work, now)
-    return entry_row(entry, await services.directory.names(), {})
+    attach = text(params, "attach")
+    entry = await services.entries.add(ctx.tech, worker, customer.id, work, now, attach)
+    row = entry_row(entry, await services.directory.names(), {})
+    return {**row, "not_billed": entry.details.get("not_billed"), "attached": attach is not None}
 
 
 async def time_approve(ctx: Context, params: Params) -> Any:

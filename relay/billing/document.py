@@ -271,6 +271,7 @@ def _notes(invoice: Invoice, customer: Party) -> tuple[str, ...]:
             if invoice.kind == "credit_note"
             else f"Verrekend met uw vooruitbetaalde uren: {duration(prepaid)} uur."
         )
+    notes += invoice.notes  # what the prepaid hours paid, how, and the balance after it
     if invoice.reverse_charge:
         notes.append(f"{REVERSE_CHARGE_NOTE} BTW-nummer afnemer: {customer.vat_id or ''}")
     if invoice.outside_scope:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from relay.billing.compute import Computation
 from relay.billing.rounding import RoundingRule, amount, billable_minutes
@@ -74,4 +75,27 @@ def entry_from_computation(
         request=computation.request,
         notes=notes,
         details=computation.explanation,
+    )
+
+
+def not_billed_reason(actual_seconds: int, rule: RoundingRule) -> str:
+    """Why ``actual_seconds`` of work come to 0 billable minutes under ``rule``."""
+    minutes, seconds = divmod(max(0, actual_seconds), 60)
+    took = f"{minutes} min {seconds:02d} s"
+    if actual_seconds < rule.grace_seconds:
+        return f"{took} is shorter than the {rule.grace_seconds} s grace period: not billed"
+    return (
+        f"{took} rounds {rule.mode} to 0 minutes (steps of {rule.increment_minutes} min, "
+        f"minimum {rule.minimum_minutes} min): not billed"
+    )
+
+
+def explained_rule(explanation: dict[str, Any]) -> RoundingRule:
+    """The rounding rule a computed entry's explanation records."""
+    rule = explanation["rounding"]["rule"]
+    return RoundingRule(
+        minimum_minutes=int(rule["minimum_minutes"]["value"]),
+        increment_minutes=int(rule["increment_minutes"]["value"]),
+        mode=str(rule["mode"]["value"]),
+        grace_seconds=int(rule["grace_seconds"]["value"]),
     )

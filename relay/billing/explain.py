@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from relay.billing.facts import MANUAL_PREFIX
+
 
 def _dur(seconds: int) -> str:
     minutes, rest = divmod(seconds, 60)
@@ -77,8 +79,11 @@ def render_text(explanation: dict[str, Any]) -> str:
             f"  between sessions {_dur(b['seconds'])}: counted as work"
             + (f", {_dur(excluded)} beyond the idle threshold excluded" if excluded else "")
         )
-    if e["sessions"]["failed_connects"]:
-        shown = "sessions" if between or len(e["sessions"]["failed_connects"]) > 1 else "session"
+    failed = e["sessions"]["failed_connects"]
+    if failed and all(s["session_id"].startswith(MANUAL_PREFIX) for s in failed):
+        lines.append("  the manual work is shorter than the grace period: not billed")
+    elif failed:
+        shown = "sessions" if between or len(failed) > 1 else "session"
         lines.append(
             f"  the {shown} together are shorter than the grace period: nothing billed "
             "(a reconnect within the merge window joins this entry)"
@@ -159,4 +164,6 @@ def render_text(explanation: dict[str, Any]) -> str:
             f"({' + '.join(a['separate'])})"
         )
     lines.append(f"  = {money} {a['value']} (rounded half-up to cents)")
+    if e.get("not_billed"):
+        lines.append(f"Not billed: {e['not_billed']}")
     return "\n".join(lines)

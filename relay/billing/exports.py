@@ -181,6 +181,8 @@ def invoice_record(invoice: Invoice, supplier: Supplier, customer: Party) -> dic
         "customer": _party_record(customer),
         "lines": [_line_record(line, signed(invoice, line.line_amount)) for line in invoice.lines],
         "totals": _totals_record(sums, lambda amount: str(signed(invoice, amount))),
+        "notes": list(invoice.notes),
+        "prepaid_left_minutes": invoice.prepaid_left_minutes,
     }
 
 

@@ -16,6 +16,9 @@ from typing import Any
 from relay.billing.spans import Span, epoch, utc
 from shared.clock import iso, parse_iso
 
+#: Manual work is billed as a session with this id prefix; it was no relay session.
+MANUAL_PREFIX = "manual-"
+
 
 @dataclass(frozen=True)
 class SessionFacts:
@@ -61,6 +64,30 @@ class SessionFacts:
     def merge_key(self) -> tuple[str, str, str, str]:
         """Sessions sharing this key may be reconnects of one piece of work."""
         return (self.customer_id, self.technician_id, self.agent_id, self.request or "")
+
+
+def manual_session(
+    key: str,
+    customer_id: str,
+    technician_id: str,
+    agent_id: str,
+    request: str | None,
+    started_at: datetime,
+    ended_at: datetime,
+) -> SessionFacts:
+    """Manual work as session facts (id ``manual-<key>``): never idle, so every
+    minute carries traffic."""
+    seconds = int((ended_at - started_at).total_seconds())
+    return SessionFacts(
+        session_id=f"{MANUAL_PREFIX}{key}",
+        customer_id=customer_id,
+        technician_id=technician_id,
+        agent_id=agent_id,
+        request=request,
+        started_at=started_at,
+        ended_at=ended_at,
+        traffic_minutes=frozenset(range(-(-seconds // 60))),
+    )
 
 
 @dataclass(frozen=True)

@@ -260,6 +260,8 @@ class Invoice:
     currency: str = CURRENCY
     original_number: str | None = None
     original_issue_date: date | None = None
+    notes: tuple[str, ...] = ()  # free text printed with the invoice (prepaid hours)
+    prepaid_left_minutes: int | None = None  # prepaid balance after it; None: no blocks
 
     def __post_init__(self) -> None:
         parse_number(self.number)

@@ -1,12 +1,12 @@
 """From approved time entries to invoice lines, and between stored invoices and the
 documents of :mod:`relay.billing.invoice` (pure, no I/O).
 
-- :func:`allocate_prepaid` draws prepaid hours for entries, oldest work first,
-  from the block that expires first.
 - :func:`line_for` turns one entry into one line whose amount is the entry's own
   amount to the cent (less what prepaid hours paid), at a unit price that
   reproduces it: the entry's hourly rate when that does, else the effective rate
   with six decimals.
+- :func:`entry_lines` adds, when prepaid hours paid an entry's base time only
+  (:mod:`relay.billing.prepaid`), the line charging the surcharges on it.
 - :func:`document` rebuilds the :class:`~relay.billing.invoice.Invoice`, its
   supplier and its customer from a stored :class:`InvoiceRecord`, so every export
   of one invoice shows the same figures, however the parties' data changed since.
@@ -15,8 +15,6 @@ documents of :mod:`relay.billing.invoice` (pure, no I/O).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -32,7 +30,8 @@ from relay.billing.invoice import (
     VatCode,
     money,
 )
-from relay.model import BillableEntry, InvoiceLineRecord, InvoiceRecord, PrepaidBalance
+from relay.billing.prepaid import Cover
+from relay.model import BillableEntry, InvoiceLineRecord, InvoiceRecord
 from shared.errors import UsageError
 
 SERVICE_LABELS = {
@@ -57,51 +56,23 @@ def month_period(text: str) -> Period:
     return Period(start, following - timedelta(days=1))
 
 
-@dataclass(frozen=True)
-class Draw:
-    block_id: str
-    minutes: int
-
-
-def allocate_prepaid(
-    entries: Sequence[tuple[str, date, int]], balances: Iterable[PrepaidBalance]
-) -> dict[str, list[Draw]]:
-    """Prepaid minutes per entry id, for ``(entry id, supply date, billable minutes)``
-    in the order given (oldest work first). A block pays for work supplied on or
-    before its expiry day; the block expiring first is drawn first."""
-    usable = sorted(
-        (b for b in balances if b.remaining_minutes > 0),
-        key=lambda b: (b.block.expires_on or date.max, b.block.created_at, b.block.id),
-    )
-    left = {b.block.id: b.remaining_minutes for b in usable}
-    out: dict[str, list[Draw]] = {}
-    for entry_id, day, minutes in entries:
-        need = minutes
-        for balance in usable:
-            block = balance.block
-            if need == 0:
-                break
-            if left[block.id] == 0 or (block.expires_on is not None and day > block.expires_on):
-                continue
-            take = min(need, left[block.id])
-            left[block.id] -= take
-            need -= take
-            out.setdefault(entry_id, []).append(Draw(block.id, take))
-    return out
-
-
 def unit_price(entry: BillableEntry) -> Decimal:
     """An hourly price at which the entry's billable minutes cost exactly its amount."""
-    minutes = entry.billable_minutes
-    if minutes <= 0:  # e.g. recovered with no time seen: nothing is charged
+    if entry.billable_minutes <= 0:  # e.g. recovered with no time seen: nothing is charged
         if entry.amount != 0:
             raise UsageError(f"time entry {entry.id} charges {entry.amount} for no minutes")
         return entry.hourly_rate
-    if money(Decimal(minutes) * entry.hourly_rate / 60) == entry.amount:
-        return entry.hourly_rate
-    price = (entry.amount * 60 / Decimal(minutes)).quantize(PRICE_STEP, ROUND_HALF_UP)
+    return price_for(entry.billable_minutes, entry.amount, entry.hourly_rate)
+
+
+def price_for(minutes: int, amount: Decimal, rate: Decimal) -> Decimal:
+    """An hourly price at which ``minutes`` (> 0) cost exactly ``amount``: ``rate``
+    when it does, else the effective rate with up to six decimals."""
+    if money(Decimal(minutes) * rate / 60) == amount:
+        return rate
+    price = (amount * 60 / Decimal(minutes)).quantize(PRICE_STEP, ROUND_HALF_UP)
     price = money(price) if price == money(price) else price.normalize()
-    assert money(Decimal(minutes) * price / 60) == entry.amount, entry.id
+    assert money(Decimal(minutes) * price / 60) == amount, (minutes, amount)
     return price
 
 
@@ -113,12 +84,12 @@ def line_for(
     prepaid_minutes: int = 0,
     agent: str = "",
     title: str = "",
+    notes: tuple[str, ...] = (),
 ) -> InvoiceLine:
-    """The invoice line of one entry (its surcharges and discount described); the
-    description ends in the entry's notes or else ``title``, its request's text."""
-    description = SERVICE_LABELS.get(entry.service_type, entry.service_type)
-    if agent:
-        description += f" ({agent})"
+    """The invoice line of one entry (its surcharges and discount described, and
+    ``notes`` after them); the description ends in the entry's notes or else
+    ``title``, its request's text."""
+    description = _description(entry, agent)
     if note := " ".join(entry.notes.split()) or " ".join(title.split()):
         description += f": {note}"
     actual = (Decimal(entry.actual_seconds) / 60).quantize(Decimal(1), ROUND_HALF_UP)
@@ -131,9 +102,47 @@ def line_for(
         billable_minutes=entry.billable_minutes,
         unit_price=unit_price(entry),
         vat=vat,
-        surcharges=entry.surcharges,
+        surcharges=entry.surcharges + notes,
         prepaid_minutes=prepaid_minutes,
     )
+
+
+def _description(entry: BillableEntry, agent: str) -> str:
+    description = SERVICE_LABELS.get(entry.service_type, entry.service_type)
+    return f"{description} ({agent})" if agent else description
+
+
+def entry_lines(
+    entry: BillableEntry,
+    supply_date: date,
+    technician: str,
+    vat: VatCategory,
+    cover: Cover | None,
+    agent: str = "",
+    title: str = "",
+) -> tuple[InvoiceLine, ...]:
+    """The lines of one entry that prepaid hours paid ``cover`` of: its own line (see
+    :func:`line_for`), and when they paid base time only, a line charging the
+    surcharges on that time."""
+    if cover is None:
+        return (line_for(entry, supply_date, technician, vat, 0, agent, title),)
+    drawn = cover.surcharge_drawn
+    notes = (f"toeslag van strippenkaart ({drawn} min)",) if drawn else ()
+    line = line_for(entry, supply_date, technician, vat, cover.minutes, agent, title, notes)
+    if cover.surcharge_charged <= 0:
+        return (line,)
+    surcharge = InvoiceLine(
+        description=f"Toeslagen over strippenkaarturen: {_description(entry, agent)}",
+        supply_date=supply_date,
+        technician=technician,
+        request_ref=entry.request or None,
+        actual_minutes=0,  # the time is on the entry's own line
+        billable_minutes=cover.minutes,
+        unit_price=price_for(cover.minutes, cover.surcharge_charged, entry.hourly_rate),
+        vat=vat,
+        surcharges=entry.surcharges,
+    )
+    return line, surcharge
 
 
 def line_record(position: int, entry_id: str | None, line: InvoiceLine) -> InvoiceLineRecord:
@@ -232,5 +241,7 @@ def document(
         currency=record.currency,
         original_number=original.number if credit and original else None,
         original_issue_date=original.issue_date if credit and original else None,
+        notes=record.notes,
+        prepaid_left_minutes=record.prepaid_left_minutes,
     )
     return invoice, supplier_from_json(record.supplier), party_from_json(record.customer)

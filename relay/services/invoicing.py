@@ -27,15 +27,15 @@ from relay.billing.invoice import (
     totals,
 )
 from relay.billing.invoice_build import (
-    allocate_prepaid,
     document,
-    line_for,
+    entry_lines,
     line_record,
     party_json,
     supplier_json,
 )
 from relay.billing.parties import check_party
 from relay.billing.preflight import check_invoice
+from relay.billing.prepaid import DEFAULT_TERMS, Terms
 from relay.billing.ubl import Profile, to_ubl
 from relay.billing.vat import customer_vat
 from relay.core.ids import new_id
@@ -53,6 +53,7 @@ from relay.model import (
 from relay.services.company import company_party, missing_flags
 from relay.services.documents import InvoiceTemplates, request_titles
 from relay.services.names import Names
+from relay.services.prepaid import prepaid_for
 from relay.settings import Company
 from relay.store.interface import Store
 from shared.errors import ConfigError, NotFoundError, UsageError
@@ -117,8 +118,11 @@ async def plan_invoice(
     reference: str | None,
     actor: str,
     now: datetime,
+    prepaid_terms: Terms = DEFAULT_TERMS,
 ) -> Plan:
-    """The invoice for ``customer``'s approved, uninvoiced work in ``period``."""
+    """The invoice for ``customer``'s approved, uninvoiced work in ``period``;
+    ``prepaid_terms`` are the relay's prepaid settings (a customer may have its own).
+    Every invoice of a customer with prepaid hours notes their balance after it."""
     zone = ZoneInfo(company.timezone)
     billing = await store.get_customer_billing(customer.id)
     if billing is None:
@@ -144,27 +148,18 @@ async def plan_invoice(
             f"{period.start} to {period.end}; approve entries with qp time approve"
         )
     days = {e.id: e.started_at.astimezone(zone).date() for e in entries}
-    draws = allocate_prepaid(
-        [(e.id, days[e.id], e.billable_minutes) for e in entries],
-        await store.prepaid_balances(customer.id),
-    )
+    issue = now.astimezone(zone).date()
+    prepaid = await prepaid_for(store, customer.id, entries, days, issue, prepaid_terms)
     names = await Names.load(store)
     titles = await request_titles(store, (e.request for e in entries))
-    lines: list[InvoiceLine] = []
+    lines: list[tuple[str, InvoiceLine]] = []
     for e in entries:
-        prepaid = sum(d.minutes for d in draws.get(e.id, ()))
-        lines.append(
-            line_for(
-                e,
-                days[e.id],
-                names.technician(e.technician_id),
-                vat,
-                prepaid,
-                names.agents.get(e.agent_id, ""),  # manual work has no machine
-                titles.get(e.request or "", ""),
-            )
-        )
-    issue = now.astimezone(zone).date()
+        technician = names.technician(e.technician_id)
+        agent = names.agents.get(e.agent_id, "")  # manual work has no machine
+        title = titles.get(e.request or "", "")
+        cover = prepaid.covers.get(e.id)
+        day = days[e.id]
+        lines += [(e.id, ln) for ln in entry_lines(e, day, technician, vat, cover, agent, title)]
     preview = await store.next_invoice_number(issue.year)
     invoice = Invoice(
         number=format_number(issue.year, min(preview, 999_999)),
@@ -172,7 +167,9 @@ async def plan_invoice(
         due_date=supplier.due_date(issue),
         period=period,
         buyer_reference=(reference or billing.reference or customer.name).strip(),
-        lines=tuple(lines),
+        lines=tuple(ln for _, ln in lines),
+        notes=prepaid.notes,
+        prepaid_left_minutes=prepaid.left_minutes,
     )
     _preflight(customer, invoice, supplier, party)
     sums = totals(invoice)
@@ -192,16 +189,15 @@ async def plan_invoice(
         total_incl_vat=sums.tax_inclusive,
         created_at=now,
         created_by=actor,
-        lines=tuple(
-            line_record(i, e.id, ln)
-            for i, (e, ln) in enumerate(zip(entries, lines, strict=True), 1)
-        ),
+        lines=tuple(line_record(i, entry_id, ln) for i, (entry_id, ln) in enumerate(lines, 1)),
         entry_ids=tuple(e.id for e in entries),
         draws=tuple(
             PrepaidDraw(d.block_id, entry_id, d.minutes)
-            for entry_id, taken in draws.items()
-            for d in taken
+            for entry_id, cover in prepaid.covers.items()
+            for d in cover.draws
         ),
+        notes=invoice.notes,
+        prepaid_left_minutes=invoice.prepaid_left_minutes,
     )
     return Plan(draft, invoice, supplier, party)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import replace
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,6 +21,7 @@ from relay.billing.parties import (
     derived_endpoint,
     follow_endpoint,
 )
+from relay.billing.prepaid import PAYS, Terms, terms_for
 from relay.billing.ratecard import RateCard
 from relay.billing.ratecard_export import card_digest
 from relay.billing.ratecard_parse import parse_rate_card
@@ -32,12 +34,14 @@ from relay.model import (
     InvoiceRecord,
     PrepaidBalance,
     PrepaidBlock,
+    PrepaidTerms,
     RateCardRecord,
     Technician,
 )
 from relay.services.company import CompanyData
 from relay.services.documents import InvoiceTemplates
 from relay.services.invoicing import Plan, credit_invoice, customer_party, plan_invoice, render
+from relay.services.prepaid import relay_terms
 from relay.services.timekeeping import RateBook
 from relay.settings import Settings
 from relay.store.interface import Store
@@ -214,16 +218,43 @@ class Office:
         return updated
 
     async def add_prepaid(self, actor: Technician, block: PrepaidBlock) -> None:
+        """Store a block of prepaid hours, audited with it."""
         if block.expires_on is not None and block.expires_on < self.today():
             raise UsageError(f"the block would have expired already ({block.expires_on})")
-        detail = {"minutes": block.minutes}
+        if block.expires_on is not None and block.expires_on < block.first_day:
+            raise UsageError(
+                f"the block would expire ({block.expires_on}) before it is valid "
+                f"({block.first_day}); check --from and --expires"
+            )
+        detail = {"minutes": block.minutes, "valid_from": block.first_day.isoformat()}
         audit = AuditEvent(block.created_at, "prepaid_add", actor.id, block.id, detail)
         await self.store.add_prepaid_block(block, audit=(audit,))
 
     async def balances(self, customer: Customer) -> list[PrepaidBalance]:
         return await self.store.prepaid_balances(customer.id)
 
-    def today(self) -> Any:
+    async def prepaid_terms(self, customer: Customer) -> tuple[Terms, PrepaidTerms | None]:
+        """The prepaid terms that apply to ``customer``, and its own settings."""
+        own = await self.store.get_prepaid_terms(customer.id)
+        return terms_for(relay_terms(self.settings.billing), own), own
+
+    async def set_prepaid_terms(
+        self, actor: Technician, customer: Customer, changes: dict[str, Any]
+    ) -> tuple[Terms, PrepaidTerms | None]:
+        """Change the customer's own ``pays`` / ``warn_below_minutes`` (None: back to
+        the relay's default), audited with it."""
+        if changes.get("pays") not in (None, *PAYS):
+            raise UsageError(f"pays must be one of {', '.join(PAYS)} (or default)")
+        now = self.clock.now()
+        current = await self.store.get_prepaid_terms(customer.id)
+        base = current or PrepaidTerms(customer.id, now, actor.id)
+        own = replace(base, **changes, updated_at=now, updated_by=actor.id)
+        detail = {name: getattr(own, name) for name in sorted(changes)}
+        audit = AuditEvent(now, "prepaid_terms", actor.id, customer.id, detail)
+        await self.store.set_prepaid_terms(own, audit=(audit,))
+        return terms_for(relay_terms(self.settings.billing), own), own
+
+    def today(self) -> date:
         """The company's local date now."""
         return self.clock.now().astimezone(self.zone).date()
 
@@ -242,6 +273,7 @@ class Office:
             reference=reference,
             actor=actor.id,
             now=self.clock.now(),
+            prepaid_terms=relay_terms(self.settings.billing),
         )
 
     async def create_invoice(self, actor: Technician, plan: Plan) -> InvoiceRecord:

@@ -7,7 +7,11 @@ Rules (the store makes each change atomic and refuses invoiced entries itself):
   entry from its raw facts with the rate card it was computed with;
 - manual work (phone, on site, project…) is priced like a session by the card in
   force at its start, and may not be negative nor overlap the technician's
-  other entries;
+  other entries; work that rounds to nothing (a call shorter than the grace
+  period) is kept with its actual time and the reason it bills nothing;
+- manual work that overlaps a session's entry of the same technician may be
+  attached to it instead: the entry is recomputed from its sessions and the
+  work, with its own card, so the overlap is billed once;
 - a technician sees and edits only their own draft entries; ``billing`` and
   ``admin`` see and edit every entry. Unknown and forbidden look the same.
 """
@@ -21,7 +25,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from relay.billing.compute import compute_entry
-from relay.billing.facts import EntryContext, SessionFacts
+from relay.billing.entries import explained_rule, not_billed_reason
+from relay.billing.facts import EntryContext, manual_session
 from relay.billing.ratecard import COMPLEXITIES, SERVICE_TYPES
 from relay.billing.rounding import RoundingRule, amount, billable_minutes
 from relay.core.authorization import sees_all_customers
@@ -36,9 +41,9 @@ from relay.model import (
 )
 from relay.services.timekeeping import RateBook, billable_from, change_log, entry_facts
 from relay.settings import Billing, Settings
-from relay.store.interface import Store
+from relay.store.interface import OverlapError, Store
 from shared.clock import Clock, iso
-from shared.errors import ConfigError, NotFoundError, UsageError
+from shared.errors import ConfigError, ConflictError, NotFoundError, UsageError
 
 EDITABLE = ("service_type", "complexity", "urgent", "request", "notes")
 MAX_NOTES = 2000
@@ -130,10 +135,22 @@ async def _recomputed(
     if card is None:
         raise ConfigError(f"rate card {entry.card_digest} of time entry {entry.id} is missing")
     computation = compute_entry(sessions, card, context)
-    if computation.billable_minutes == 0:
-        raise UsageError("after this change nothing of the entry would be billable; not changed")
     new = billable_from(computation, entry.id, entry.created_at, source=entry.source, keep=entry)
+    if computation.billable_minutes == 0:
+        if entry.billable_minutes > 0 or entry.source != "manual":
+            raise UsageError(
+                "after this change nothing of the entry would be billable; not changed"
+            )
+        new = unbilled(new, explained_rule(computation.explanation))
     return replace(new, notes=notes)
+
+
+def unbilled(entry: BillableEntry, rule: RoundingRule) -> BillableEntry:
+    """Manual work that bills nothing under ``rule``: its actual time is kept and
+    ``details["not_billed"]`` says why."""
+    seconds = int((entry.ended_at - entry.started_at).total_seconds())
+    reason = not_billed_reason(seconds, rule)
+    return replace(entry, actual_seconds=seconds, details={**entry.details, "not_billed": reason})
 
 
 async def add_manual(
@@ -148,15 +165,10 @@ async def add_manual(
 ) -> BillableEntry:
     """Record manual work: ``work`` holds ``service_type``, ``started_at``,
     ``ended_at``, and optionally ``complexity``, ``urgent``, ``request``, ``notes``."""
-    start, end = work["started_at"], work["ended_at"]
-    if end <= start:
-        minutes = (end - start).total_seconds() / 60
-        raise UsageError(f"manual work must end after it starts (this lasts {minutes:g} min)")
-    if end - start > MAX_MANUAL:
-        raise UsageError("manual work longer than 24 hours: record it per day")
-    if end > now + timedelta(minutes=1):
-        raise UsageError(f"manual work cannot end in the future ({iso(end)})")
-    service = work["service_type"]
+    start, end = _checked_span(work, now)
+    service = work.get("service_type")
+    if service is None:
+        raise UsageError("give --service (or --attach ENTRY to add the work to a session's entry)")
     if service not in SERVICE_TYPES:
         raise UsageError(f"service must be one of {', '.join(SERVICE_TYPES)}")
     entry_id = new_id("ent")
@@ -170,27 +182,115 @@ async def add_manual(
             complexity=work.get("complexity") or "standard",
             urgent=bool(work.get("urgent")),
         )
-        span = int((end - start).total_seconds())
-        facts = SessionFacts(
-            session_id=f"manual-{entry_id}",
-            customer_id=customer_id,
-            technician_id=technician.id,
-            agent_id="",
-            request=work.get("request") or None,
-            started_at=start,
-            ended_at=end,
-            traffic_minutes=frozenset(range(-(-span // 60))),  # manual work is never idle
-        )
+        request = work.get("request") or None
+        facts = manual_session(entry_id, customer_id, technician.id, "", request, start, end)
         computation = compute_entry([facts], found[1], context)
-        if computation.billable_minutes == 0:
-            raise UsageError("this is shorter than the grace period: nothing to bill")
         entry = billable_from(
             computation, entry_id, now, notes=work.get("notes") or "", source="manual"
         )
+        if computation.billable_minutes == 0:
+            entry = unbilled(entry, explained_rule(computation.explanation))
     created = EntryEdit(entry_id, now, actor, "created", None, "manual", "manual work")
     audit = AuditEvent(now, "time_add", actor, entry_id, {"customer": customer_id})
-    await store.add_entry(entry, (created,), refuse_overlap=True, audit=(audit,))
+    try:
+        await store.add_entry(entry, (created,), refuse_overlap=True, audit=(audit,))
+    except OverlapError as exc:
+        if exc.source != "session":
+            raise
+        raise ConflictError(
+            f"{exc}; to add this work to that session's entry, repeat with --attach {exc.entry_id}"
+        ) from exc
     return entry
+
+
+def _checked_span(work: dict[str, Any], now: datetime) -> tuple[datetime, datetime]:
+    """The start and end of manual work, if it is neither empty, too long nor future."""
+    start, end = work["started_at"], work["ended_at"]
+    if end <= start:
+        minutes = (end - start).total_seconds() / 60
+        raise UsageError(f"manual work must end after it starts (this lasts {minutes:g} min)")
+    if end - start > MAX_MANUAL:
+        raise UsageError("manual work longer than 24 hours: record it per day")
+    if end > now + timedelta(minutes=1):
+        raise UsageError(f"manual work cannot end in the future ({iso(end)})")
+    return start, end
+
+
+async def attach_manual(
+    store: Store,
+    book: RateBook,
+    technician: Technician,
+    customer_id: str,
+    target: BillableEntry,
+    work: dict[str, Any],
+    actor: str,
+    now: datetime,
+) -> BillableEntry:
+    """Add manual work (as for :func:`add_manual`) to ``target``, the entry of a
+    session it overlaps: recomputed with the entry's own card from its sessions
+    and the work (the overlap counts once), history and audit in one transaction."""
+    start, end = _checked_span(work, now)
+    _check_target(target, technician, customer_id, work, start, end)
+    sessions, context = entry_facts(target)  # refuses default-rate entries
+    card = await book.by_digest(target.card_digest)
+    if card is None:
+        raise ConfigError(f"rate card {target.card_digest} of time entry {target.id} is missing")
+    piece = manual_session(
+        new_id("ent"), customer_id, technician.id, target.agent_id, sessions[0].request, start, end
+    )
+    computation = compute_entry([*sessions, piece], card, context)
+    new = billable_from(computation, target.id, target.created_at, keep=target)
+    if notes := work.get("notes") or "":
+        joined = f"{target.notes}; {notes}" if target.notes else notes
+        new = replace(new, notes=joined[:MAX_NOTES])
+    reason = "manual work attached"
+    attached = EntryEdit(
+        target.id, now, actor, "attached", None, f"{iso(start)} to {iso(end)}", reason
+    )
+    history = (*change_log(target, new, actor, now, reason), attached)
+    detail = {"customer": customer_id, "from": iso(start), "to": iso(end)}
+    audit = AuditEvent(now, "time_attach", actor, target.id, detail)
+    update = EntryUpdate(new, target.revision, history)
+    return await store.update_entry(update, audit=(audit,), refuse_overlap=(start, end))
+
+
+def _check_target(
+    target: BillableEntry,
+    technician: Technician,
+    customer_id: str,
+    work: dict[str, Any],
+    start: datetime,
+    end: datetime,
+) -> None:
+    """Refuse attaching ``work`` to ``target`` unless it is the same technician's
+    session work for the same customer, overlapping it, not invoiced."""
+    if target.source != "session":
+        raise UsageError(f"time entry {target.id} is manual work; attach to a session's entry")
+    if target.technician_id != technician.id or target.customer_id != customer_id:
+        raise UsageError(
+            f"time entry {target.id} is not {technician.name}'s work for this customer; "
+            "attach to an entry of the same technician and customer"
+        )
+    if target.status == "invoiced":
+        raise UsageError(
+            f"time entry {target.id} is invoiced and locked; credit its invoice to correct it"
+        )
+    if not (start < target.ended_at and end > target.started_at):
+        raise UsageError(
+            f"the work does not overlap time entry {target.id} "
+            f"({iso(target.started_at)} to {iso(target.ended_at)}); record it on its own"
+        )
+    service = work.get("service_type")
+    if service is not None and service != target.service_type:
+        raise UsageError(
+            f"time entry {target.id} is billed as {target.service_type}; "
+            "leave out --service to attach the work to it"
+        )
+    if work.get("complexity") or work.get("urgent") or work.get("request"):
+        raise UsageError(
+            "attached work takes complexity, urgency and request from the entry; "
+            "leave out --complexity, --urgent and --request"
+        )
 
 
 def _default_manual(
@@ -209,8 +309,9 @@ def _default_manual(
     )
     seconds = int((work["ended_at"] - work["started_at"]).total_seconds())
     minutes = billable_minutes(seconds, rule)
+    details: dict[str, Any] = {"manual": True, "rounding": rule.__dict__}
     if minutes == 0:
-        raise UsageError("this is shorter than the grace period: nothing to bill")
+        details["not_billed"] = not_billed_reason(seconds, rule)
     return BillableEntry(
         id=entry_id,
         session_ids=(),
@@ -228,7 +329,7 @@ def _default_manual(
         service_type=work["service_type"],
         request=work.get("request") or None,
         notes=work.get("notes") or "",
-        details={"manual": True, "rounding": rule.__dict__},
+        details=details,
         source="manual",
     )
 
@@ -237,14 +338,15 @@ def default_explanation(entry: BillableEntry) -> str:
     """How an entry at the relay's default rate was derived (no rate card)."""
     rounding = entry.details.get("rounding", {})
     rule = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in rounding.items())
-    return "\n".join(
-        [
-            f"Timed at the relay's default rate (no rate card was imported): "
-            f"{entry.actual_seconds} s actual",
-            f"Rounding: {rule or 'default'} -> {entry.billable_minutes} min",
-            f"Amount: {entry.billable_minutes} min x {entry.hourly_rate}/h = {entry.amount}",
-        ]
-    )
+    lines = [
+        f"Timed at the relay's default rate (no rate card was imported): "
+        f"{entry.actual_seconds} s actual",
+        f"Rounding: {rule or 'default'} -> {entry.billable_minutes} min",
+        f"Amount: {entry.billable_minutes} min x {entry.hourly_rate}/h = {entry.amount}",
+    ]
+    if entry.details.get("not_billed"):
+        lines.append(f"Not billed: {entry.details['not_billed']}")
+    return "\n".join(lines)
 
 
 class TimeEntries:
@@ -302,8 +404,15 @@ class TimeEntries:
         customer_id: str,
         work: dict[str, Any],
         now: datetime,
+        attach: str | None = None,
     ) -> BillableEntry:
-        """Record manual work (see :func:`add_manual`); audited with it."""
+        """Record manual work (see :func:`add_manual`), or add it to the session
+        entry ``attach`` (see :func:`attach_manual`); audited with it."""
+        if attach is not None:
+            target = await visible_entry(self.store, actor, attach)
+            return await attach_manual(
+                self.store, self.book, worker, customer_id, target, work, actor.id, now
+            )
         return await add_manual(
             self.store, self.book, self.settings.billing, worker, customer_id, work, actor.id, now
         )

@@ -29,7 +29,13 @@ from typing import Any
 
 from relay.billing.compute import Computation, compute_entry
 from relay.billing.entries import entry_from_computation
-from relay.billing.facts import EntryContext, SessionFacts, facts_from_json, quiet_pairs
+from relay.billing.facts import (
+    MANUAL_PREFIX,
+    EntryContext,
+    SessionFacts,
+    facts_from_json,
+    quiet_pairs,
+)
 from relay.billing.merge import merge_for_card
 from relay.billing.ratecard import COMPLEXITIES, LEVELS, SERVICE_TYPES, RateCard, select_card
 from relay.billing.ratecard_export import card_digest
@@ -151,8 +157,8 @@ def billable_from(
     revision of that earlier state of the entry carry over."""
     base = entry_from_computation(computation, entry_id, created_at, notes)
     values: dict[str, Any] = {f.name: getattr(base, f.name) for f in fields(TimeEntry)}
-    if source == "manual":
-        values["session_ids"] = ()
+    # Manual work billed with (or as) an entry is no relay session of it.
+    values["session_ids"] = tuple(i for i in base.session_ids if not i.startswith(MANUAL_PREFIX))
     extra: dict[str, Any] = {}
     if keep is not None:
         values.update(status=keep.status, notes=keep.notes, created_at=keep.created_at)

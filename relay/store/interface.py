@@ -42,6 +42,7 @@ from relay.model import (
     InvoiceRecord,
     PrepaidBalance,
     PrepaidBlock,
+    PrepaidTerms,
     RateCardRecord,
     Session,
     SessionBeat,
@@ -51,6 +52,17 @@ from relay.model import (
     Technician,
     TimeEntry,
 )
+from shared.errors import ConflictError
+
+
+class OverlapError(ConflictError):
+    """Time entry ``entry_id`` (``source``: session or manual) of the same
+    technician overlaps the time being written."""
+
+    def __init__(self, message: str, entry_id: str, source: str) -> None:
+        super().__init__(message)
+        self.entry_id = entry_id
+        self.source = source
 
 
 class CoreStore(ABC):
@@ -369,7 +381,7 @@ class BillingStore(ABC):
         audit: Sequence[AuditEvent] = (),
     ) -> None:
         """Insert one entry with its history. With ``refuse_overlap``,
-        :class:`ConflictError` (naming the other entry) if the technician has an
+        :class:`OverlapError` (naming the other entry) if the technician has an
         entry whose time overlaps it."""
 
     @abstractmethod
@@ -378,10 +390,16 @@ class BillingStore(ABC):
 
     @abstractmethod
     async def update_entry(
-        self, update: EntryUpdate, *, audit: Sequence[AuditEvent] = ()
+        self,
+        update: EntryUpdate,
+        *,
+        audit: Sequence[AuditEvent] = (),
+        refuse_overlap: tuple[datetime, datetime] | None = None,
     ) -> BillableEntry:
         """Apply ``update``; :class:`ConflictError` if the entry changed meanwhile or
-        is invoiced, :class:`NotFoundError` if unknown. Returns the stored entry."""
+        is invoiced, :class:`NotFoundError` if unknown. With ``refuse_overlap``
+        (start, end), :class:`OverlapError` if another entry of the technician
+        overlaps that time. Returns the stored entry."""
 
     @abstractmethod
     async def approve_entries(
@@ -428,11 +446,23 @@ class BillingStore(ABC):
     async def add_prepaid_block(
         self, block: PrepaidBlock, *, audit: Sequence[AuditEvent] = ()
     ) -> None:
-        """Insert; ConflictError on a duplicate id or an unknown customer."""
+        """Insert, keeping ``block.first_day`` as its ``valid_from``; ConflictError on
+        a duplicate id or an unknown customer."""
 
     @abstractmethod
     async def prepaid_balances(self, customer_id: str) -> list[PrepaidBalance]:
         """The customer's blocks with what was drawn, oldest first."""
+
+    @abstractmethod
+    async def set_prepaid_terms(
+        self, terms: PrepaidTerms, *, audit: Sequence[AuditEvent] = ()
+    ) -> None:
+        """Insert or replace a customer's prepaid terms; ConflictError for an unknown
+        customer."""
+
+    @abstractmethod
+    async def get_prepaid_terms(self, customer_id: str) -> PrepaidTerms | None:
+        """The customer's own prepaid terms, if any were set."""
 
     # -- invoices ------------------------------------------------------------------------
     @abstractmethod
@@ -444,10 +474,10 @@ class BillingStore(ABC):
         self, draft: InvoiceDraft, *, audit: Sequence[AuditEvent] = ()
     ) -> InvoiceRecord:
         """Number and write ``draft`` in one transaction: the next number of the
-        issue year (gap-free, unique under concurrent creation), its lines, its
-        entries marked invoiced, its prepaid draws. :class:`ConflictError` and
-        nothing written if an entry is no longer approved and uninvoiced, or a
-        prepaid block would be overdrawn."""
+        issue year (gap-free, unique under concurrent creation), its lines, notes
+        and prepaid balance, its entries marked invoiced, its prepaid draws.
+        :class:`ConflictError` and nothing written if an entry is no longer
+        approved and uninvoiced, or a prepaid block would be overdrawn."""
 
     @abstractmethod
     async def credit_invoice(

@@ -38,7 +38,7 @@ def test_domestic_reverse_charge_and_credit_note_pass_nlcius(
         "time", "--customer", "Acme", "--from", "2025-03-01", "--to", "2025-03-31"
     )
     assert [e["id"] for e in march] == entries
-    office.qp("prepaid", "add", "Acme", "--hours", "0.1")  # 6 minutes
+    office.qp("prepaid", "add", "Acme", "--hours", "0.1", "--from", "2025-03-01")  # 6 minutes
     domestic = invoice(office, "Acme", "2025-03", *entries)
     assert domestic["prepaid_minutes"] == 6
     assert domestic["shown_lines"][0]["prepaid_minutes"] == 6

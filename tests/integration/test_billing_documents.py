@@ -224,7 +224,7 @@ def test_every_export_of_an_invoice_and_its_credit_note_agrees_to_the_cent(
         add_manual(office, "Acme", "2025-03-04 20:00", 50, service="on_site", request="REQ-1"),
         add_urgent(office, "Acme", "2025-03-05 09:00", 40, service="remote_support"),
     ]
-    office.qp("prepaid", "add", "Acme", "--hours", "0.1")  # 6 of the 7 phone minutes
+    office.qp("prepaid", "add", "Acme", "--hours", "0.1", "--from", "2025-03-01")  # 6 of 7 min
     made = invoice(office, "Acme", "2025-03", *entries)
     lines = tuple(Decimal(line["amount"]) for line in made["shown_lines"])
     assert lines == (Decimal("1.25"), Decimal("156.25"), Decimal("95.83"))  # evening, urgent
@@ -276,7 +276,7 @@ def test_the_pdf_is_a_dutch_invoice_with_its_number_and_totals(office: World) ->
 
 def test_a_settled_invoice_and_the_companys_own_template_and_logo(office: World) -> None:
     entry = add_manual(office, "Acme", "2025-04-01 10:00", 10)
-    office.qp("prepaid", "add", "Acme", "--hours", "1")
+    office.qp("prepaid", "add", "Acme", "--hours", "1", "--from", "2025-04-01")
     made = invoice(office, "Acme", "2025-04", entry)
     assert made["total_incl_vat"] == "0.00"
     text = pdf_text(export(office, made["number"], "pdf"))

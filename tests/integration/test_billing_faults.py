@@ -139,11 +139,12 @@ def small_disk(world: World) -> Iterator[Path]:
 def _fill(folder: Path) -> Path:
     """Use up every free byte of ``folder``'s file system."""
     filler = folder / "filler"
-    with filler.open("wb") as f:
+    # Unbuffered: a buffered file would keep the bytes that no longer fit and fail
+    # again when closed, depending on how the free space divides into writes.
+    with filler.open("wb", buffering=0) as f:
         with contextlib.suppress(OSError):
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
     return filler
 
 

@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from relay.billing.invoice import STANDARD, money, totals
-from relay.billing.invoice_build import allocate_prepaid, document, line_for, month_period
+from relay.billing.invoice_build import document, line_for, month_period
+from relay.billing.prepaid import Work, allocate_prepaid
 from relay.model import (
     BillableEntry,
     CreditRequest,
@@ -88,18 +89,19 @@ def test_a_period_is_one_calendar_month() -> None:
 
 def test_prepaid_hours_go_to_the_oldest_work_from_the_block_expiring_first() -> None:
     blocks = [block("late", 60, None), block("soon", 30, date(2026, 11, 10), used=10)]
-    draws = allocate_prepaid(
+    paid = Decimal("1.00")
+    covers = allocate_prepaid(
         [
-            ("e1", date(2026, 11, 3), 15),
-            ("e2", date(2026, 11, 12), 60),
-            ("e3", date(2026, 11, 20), 30),
+            Work("e1", date(2026, 11, 3), 15, paid),
+            Work("e2", date(2026, 11, 12), 60, paid),
+            Work("e3", date(2026, 11, 20), 30, paid),
         ],
         blocks,
     )
-    assert [(d.block_id, d.minutes) for d in draws["e1"]] == [("soon", 15)]
+    assert [(d.block_id, d.minutes) for d in covers["e1"].draws] == [("soon", 15)]
     # "soon" has 5 minutes left but expired on the 10th; "late" pays 60 of e2.
-    assert [(d.block_id, d.minutes) for d in draws["e2"]] == [("late", 60)]
-    assert "e3" not in draws
+    assert [(d.block_id, d.minutes) for d in covers["e2"].draws] == [("late", 60)]
+    assert "e3" not in covers
 
 
 @given(cents=st.integers(1, 10**7), minutes=st.integers(1, 10**4))

@@ -24,6 +24,7 @@ from relay.model import (
     RateCardRecord,
     SessionClose,
 )
+from relay.store.interface import OverlapError
 from relay.store.sqlite.base import SQLiteBase
 from relay.store.sqlite.codec import columns, decode, decode_ts, encode, insert_sql
 from relay.store.sqlite.sessions import end_session
@@ -165,20 +166,7 @@ class SQLiteEntries(SQLiteBase):
         values = columns(entry)
         async with self._transaction(f"add time entry {entry.id}") as db:
             if refuse_overlap:
-                clash = list(
-                    await db.execute_fetchall(
-                        "SELECT id, started_at, ended_at FROM time_entries"
-                        " WHERE technician_id = ? AND started_at < ? AND ended_at > ?"
-                        " ORDER BY started_at LIMIT 1",
-                        (entry.technician_id, values["ended_at"], values["started_at"]),
-                    )
-                )
-                if clash:
-                    other, start, end = clash[0]
-                    raise ConflictError(
-                        f"it overlaps time entry {other} of the same technician "
-                        f"({decode_ts(start):%Y-%m-%d %H:%M} to {decode_ts(end):%H:%M} UTC)"
-                    )
+                await _refuse_overlap(db, entry.technician_id, entry.started_at, entry.ended_at)
             await db.execute(insert_sql("time_entries", values), values)
             await insert_edits(db, history)
             await self._write_audit(db, audit)
@@ -192,11 +180,19 @@ class SQLiteEntries(SQLiteBase):
             await db.executemany(insert_sql("time_entries", rows[0]), rows)
 
     async def update_entry(
-        self, update: EntryUpdate, *, audit: Sequence[AuditEvent] = ()
+        self,
+        update: EntryUpdate,
+        *,
+        audit: Sequence[AuditEvent] = (),
+        refuse_overlap: tuple[datetime, datetime] | None = None,
     ) -> BillableEntry:
-        """Apply ``update`` or raise (ConflictError, NotFoundError) with nothing written."""
+        """Apply ``update`` or raise (ConflictError, NotFoundError, OverlapError with
+        ``refuse_overlap``) with nothing written."""
         entry_id = update.entry.id
         async with self._transaction(f"update time entry {entry_id}") as db:
+            if refuse_overlap is not None:
+                start, end = refuse_overlap
+                await _refuse_overlap(db, update.entry.technician_id, start, end, entry_id)
             if not await replace_entry(db, update, draft_only=False):
                 found = list(
                     await db.execute_fetchall(
@@ -257,3 +253,26 @@ class SQLiteEntries(SQLiteBase):
         sql = "SELECT * FROM time_entry_edits WHERE entry_id = ? ORDER BY id"
         rows = await self._fetch("read the edit history", sql, (entry_id,))
         return [decode(EntryEdit, row) for row in rows]
+
+
+async def _refuse_overlap(
+    db: aiosqlite.Connection, technician_id: str, start: datetime, end: datetime, but: str = ""
+) -> None:
+    """OverlapError if an entry of the technician (other than ``but``) overlaps
+    ``start``..``end``, inside the caller's transaction."""
+    clash = list(
+        await db.execute_fetchall(
+            "SELECT id, source, started_at, ended_at FROM time_entries"
+            " WHERE technician_id = ? AND started_at < ? AND ended_at > ? AND id <> ?"
+            " ORDER BY started_at LIMIT 1",
+            (technician_id, encode(end), encode(start), but),
+        )
+    )
+    if clash:
+        other, source, first, last = clash[0]
+        raise OverlapError(
+            f"it overlaps time entry {other} of the same technician "
+            f"({decode_ts(first):%Y-%m-%d %H:%M} to {decode_ts(last):%H:%M} UTC)",
+            other,
+            source,
+        )

@@ -1,5 +1,6 @@
 """Customers' billing data, the company's own data, prepaid hours, invoices and
-credit notes (tables of ``0004_billing.sql`` and ``0007_company.sql``).
+credit notes (tables of ``0004_billing.sql``, ``0007_company.sql`` and
+``0008_prepaid_valid_from.sql``).
 
 Every document is written in one ``BEGIN IMMEDIATE`` transaction. That takes
 SQLite's write lock up front, so an invoice number read as ``MAX(seq) + 1`` inside
@@ -11,6 +12,7 @@ the number back too).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import aiosqlite
@@ -26,6 +28,7 @@ from relay.model import (
     InvoiceRecord,
     PrepaidBalance,
     PrepaidBlock,
+    PrepaidTerms,
     format_number,
 )
 from relay.store.sqlite.base import SQLiteBase
@@ -79,8 +82,9 @@ class SQLiteInvoices(SQLiteBase):
     async def add_prepaid_block(
         self, block: PrepaidBlock, *, audit: Sequence[AuditEvent] = ()
     ) -> None:
-        """Insert; ConflictError on a duplicate id or an unknown customer."""
-        values = columns(block)
+        """Insert (with its first day as ``valid_from``); ConflictError on a duplicate
+        id or an unknown customer."""
+        values = columns(replace(block, valid_from=block.first_day))
         sql = insert_sql("prepaid_blocks", values)
         await self._run("add prepaid hours", sql, values, audit=audit)
 
@@ -94,6 +98,25 @@ class SQLiteInvoices(SQLiteBase):
             (customer_id,),
         )
         return [PrepaidBalance(decode(PrepaidBlock, row), int(row["used_minutes"])) for row in rows]
+
+    async def set_prepaid_terms(
+        self, terms: PrepaidTerms, *, audit: Sequence[AuditEvent] = ()
+    ) -> None:
+        """Insert or replace a customer's prepaid terms; ConflictError for an unknown
+        customer."""
+        values = columns(terms)
+        updates = ", ".join(f"{name} = excluded.{name}" for name in values if name != "customer_id")
+        sql = (
+            insert_sql("prepaid_terms", values)
+            + f" ON CONFLICT (customer_id) DO UPDATE SET {updates}"
+        )
+        await self._run("store prepaid terms", sql, values, audit=audit)
+
+    async def get_prepaid_terms(self, customer_id: str) -> PrepaidTerms | None:
+        """The customer's own prepaid terms, if any were set."""
+        sql = "SELECT * FROM prepaid_terms WHERE customer_id = ?"
+        rows = await self._fetch("read prepaid terms", sql, (customer_id,))
+        return decode(PrepaidTerms, rows[0]) if rows else None
 
     # -- invoices ------------------------------------------------------------------------
 
