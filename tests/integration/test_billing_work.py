@@ -16,8 +16,6 @@ Everything runs side by side, so the test takes about five minutes.
 
 from __future__ import annotations
 
-import os
-import select
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,8 +23,9 @@ from typing import Any
 
 import pytest
 
-from harness import BIN, World, timeout
+from harness import BIN, World
 from tests.integration.billing_world import import_card, parallel, start_office
+from tests.integration.pty_shell import PtyShell
 
 SAMPLE_CARD = (Path(__file__).parents[2] / "relay" / "billing" / "sample_ratecard.toml").read_text()
 
@@ -74,31 +73,15 @@ def _execs(world: World, who: str, count: int, command: str, every: float) -> No
 
 def _shell_idle_then_used(world: World, idle_seconds: float) -> int:
     """``qp shell`` under a PTY: wait for the prompt, stay idle, then use it."""
-    import pty
-
     env = world.env("carol")
     env["PS1"] = "$ "
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execve(str(BIN / "qp"), [str(BIN / "qp"), "shell", "idle-pc"], env)
-    out = bytearray()
-
-    def read_until(marker: bytes) -> None:
-        deadline = time.monotonic() + timeout(60)
-        while marker not in out:
-            assert time.monotonic() < deadline, bytes(out)
-            ready, _, _ = select.select([fd], [], [], 0.5)
-            if ready:
-                out.extend(os.read(fd, 65536))
-
-    os.write(fd, b"echo ready-$((6*7))\n")
-    read_until(b"ready-42")
+    shell = PtyShell("idle-pc", env)
+    shell.type(b"echo ready-$((6*7))\n")
+    shell.read_until(b"ready-42", within=60)
     time.sleep(idle_seconds)  # the scenario itself: a technician away from the keyboard
-    os.write(fd, b"echo back-$((6*7)); exit\n")
-    read_until(b"back-42")
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    return os.waitstatus_to_exitcode(status)
+    shell.type(b"echo back-$((6*7)); exit\n")
+    shell.read_until(b"back-42", within=60)
+    return shell.wait()
 
 
 @pytest.mark.timeout(900)

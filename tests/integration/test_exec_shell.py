@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from harness import BIN, timeout
 from tests.integration.conftest import Office
+from tests.integration.pty_shell import PtyShell
 
 
 def test_exec_keeps_stdout_stderr_and_status_apart(office: Office) -> None:
@@ -106,28 +107,13 @@ def test_shell_has_a_pty_and_propagates_exit_status(office: Office) -> None:
 
 
 def test_shell_follows_a_local_window_resize(office: Office) -> None:
-    env = office.world.env("alice")
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execve(str(BIN / "qp"), [str(BIN / "qp"), "shell", "acme-pc"], env)
-    out = bytearray()
-
-    def read_until(marker: bytes) -> None:
-        deadline = time.monotonic() + timeout(30)
-        while marker not in out:
-            assert time.monotonic() < deadline, bytes(out)
-            ready, _, _ = select.select([fd], [], [], 0.5)
-            if ready:
-                out.extend(os.read(fd, 65536))
-
-    os.write(fd, b"echo ready-$((6*7))\n")
-    read_until(b"ready-42")
+    shell = PtyShell("acme-pc", office.world.env("alice"))
+    shell.type(b"echo ready-$((6*7))\n")
+    shell.read_until(b"ready-42")
     # Resizing our terminal sends qp a SIGWINCH; it must tell the agent's PTY.
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 132, 0, 0))
-    os.write(fd, b"echo synced-$((6*7))\n")  # a round trip after the signal
-    read_until(b"synced-42")
-    os.write(fd, b"stty size; exit\n")
-    read_until(b"50 132")
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 0
+    fcntl.ioctl(shell.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 132, 0, 0))
+    shell.type(b"echo synced-$((6*7))\n")  # a round trip after the signal
+    shell.read_until(b"synced-42")
+    shell.type(b"stty size; exit\n")
+    shell.read_until(b"50 132")
+    assert shell.wait() == 0
