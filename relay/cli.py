@@ -7,6 +7,7 @@ import asyncio
 import ipaddress
 import json
 import logging
+import os
 import signal
 import ssl
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 from relay.app import Listen, Relay
 from relay.init import init_relay
 from shared.cli_util import run_main
-from shared.errors import UsageError
+from shared.errors import ConfigError, UsageError
 
 log = logging.getLogger("qp.relay")
 
@@ -90,7 +91,13 @@ def _main(args: argparse.Namespace) -> int:
 
 async def _serve(data_dir: Path, listen: Listen) -> int:
     relay = await Relay.open(data_dir)
-    url = await relay.start(listen)
+    try:
+        url = await relay.start(listen)
+    except OSError as exc:  # e.g. the port is taken: say so and exit, so systemd retries
+        await relay.stop()  # the store's thread would keep the process alive
+        where = f"{listen.host}:{listen.port}"
+        why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        raise ConfigError(f"cannot listen on {where}: {why}") from None
     print(f"listening on {url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -515,3 +515,22 @@ def test_init_twice_is_refused_and_changes_nothing(fresh: World, extra: list[str
     assert "already initialised" in line
     assert again.stdout == b""
     assert _snapshot(data) == before
+
+
+def test_a_busy_port_exits_at_once_with_one_line(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    world.init_relay()
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        port = taken.getsockname()[1]
+        argv = [str(BIN / "qp-relay"), "serve", "--data", str(world.relay_data)]
+        done = world.run([*argv, "--listen", f"127.0.0.1:{port}"], check=False, within=10)
+    finally:
+        taken.close()
+        world.close()
+    assert done.returncode == 1
+    assert done.stderr.decode().splitlines() == [
+        f"qp-relay: cannot listen on 127.0.0.1:{port}: address already in use"
+    ]
