@@ -62,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     sup = sub.add_parser("support", help="one-off help with a support code; nothing installed")
     sup.add_argument("--relay", required=True, help="relay URL the technician gave you")
     sup.add_argument("--code", required=True)
+    sup.add_argument(
+        "--no-gateway-probe",
+        action="store_true",
+        help="diagnostics leave the default gateway alone (where probing it is unwelcome)",
+    )
     return parser
 
 
@@ -75,7 +80,7 @@ def _main(args: argparse.Namespace) -> int:
     if args.command == "support":
         from agent.support import run_support
 
-        return asyncio.run(run_support(args.relay, args.code))
+        return asyncio.run(run_support(args.relay, args.code, not args.no_gateway_probe))
     files = AgentFiles(args.data or default_data_dir())
     if args.command == "enroll":
         done = asyncio.run(enroll(files, args.url, args.token, args.name, args.ca_file))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -20,6 +21,7 @@ from typing import Any, cast
 
 from agent.audit import AgentAudit
 from agent.consent import ConsentBroker
+from agent.diagnostics.options import DiagnosticsOptions
 from agent.files import AgentFiles, Identity
 from agent.link import AgentRunner
 from shared.errors import RemoteProtocolError
@@ -54,7 +56,9 @@ class TerminalAudit(AgentAudit):
 
 
 class SupportRunner(AgentRunner):
-    def __init__(self, relay_url: str, code: str, scratch: Path) -> None:
+    def __init__(
+        self, relay_url: str, code: str, scratch: Path, probe_gateway: bool = True
+    ) -> None:
         files = AgentFiles(scratch)
         files.prepare()
         identity_key, host_key = generate_key(), generate_key()
@@ -72,6 +76,12 @@ class SupportRunner(AgentRunner):
         self.audit = TerminalAudit(files.audit_log)
         self.code = code
         self.reconnect = False
+        self.probe_gateway = probe_gateway
+
+    def diag_options(self, relay_time: str | None = None) -> DiagnosticsOptions:
+        """A support agent has no agent.json: its one diagnostics setting is a flag."""
+        options = super().diag_options(relay_time)
+        return dataclasses.replace(options, probe_gateway=self.probe_gateway)
 
     def hello(self, challenge: Message) -> Message:
         ident = self.ident
@@ -130,11 +140,11 @@ async def prompt_consent(runner: AgentRunner) -> None:
             runner.consent.answer(request.session_id, line.strip().lower() in ("y", "yes"))
 
 
-async def run_support(relay_url: str, code: str) -> int:
+async def run_support(relay_url: str, code: str, probe_gateway: bool = True) -> int:
     """Serve one support session with ``code`` until Ctrl+C or the relay ends it;
     raises the relay's reason if it refused the code or closed the link abnormally."""
     with tempfile.TemporaryDirectory(prefix="qp-support-") as scratch:
-        runner = SupportRunner(relay_url, code, Path(scratch))
+        runner = SupportRunner(relay_url, code, Path(scratch), probe_gateway)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -109,6 +109,7 @@ def env() -> dict[str, str]:
 async def support(url: str) -> subprocess.CompletedProcess[bytes]:
     """``qp-agent support`` to the fake relay, run to its end (Ctrl+C never comes)."""
     argv = [str(BIN / "qp-agent"), "support", "--relay", url, "--code", "ABCD-EFGH-JKLM"]
+    argv.append("--no-gateway-probe")  # loopback only
     return await asyncio.to_thread(
         subprocess.run,
         argv,
@@ -179,7 +180,14 @@ def enrolled(root: Path, url: str) -> Path:
     files.host_cert.write_text(certificate_text(cert) + "\n")
     files.user_ca.write_text(public_text(CA) + "\n")
     files.host_ca.write_text(public_text(CA) + "\n")
-    files.save_config({"relay_url": url, "agent_id": AGENT_ID, "name": "fake-pc"})
+    files.save_config(
+        {
+            "relay_url": url,
+            "agent_id": AGENT_ID,
+            "name": "fake-pc",
+            "diagnostics": {"probe_gateway": False},  # loopback only
+        }
+    )
     return root
 
 

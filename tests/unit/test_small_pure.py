@@ -112,3 +112,11 @@ def test_a_close_frame_becomes_one_line_error(
     error = error_from_close(code, reason)
     assert type(error) is kind
     assert str(error) == (reason if text is None else text)
+
+
+def test_a_support_agent_can_leave_the_gateway_alone(tmp_path: Path) -> None:
+    from agent.support import SupportRunner
+
+    quiet = SupportRunner("ws://127.0.0.1:1", "CODE", tmp_path / "a", probe_gateway=False)
+    assert quiet.diag_options().probe_gateway is False
+    assert SupportRunner("ws://127.0.0.1:1", "CODE", tmp_path / "b").diag_options().probe_gateway
