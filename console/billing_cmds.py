@@ -75,6 +75,10 @@ def add_parsers(sub: Any) -> None:
     r_exp.add_argument("--digest", help="a specific card (see qp rates show)")
     r_exp.add_argument("-o", "--output", type=Path, help="write to this file")
     _json(rates.add_parser("show", help="imported cards and the rates in force"))
+    r_tpl = rates.add_parser(
+        "template", help="print a sample rate card to start from (no relay needed)"
+    )
+    r_tpl.add_argument("-o", "--output", type=Path, help="write to this file")
 
     time = _json(sub.add_parser("time", help="time entries (list; show, edit, add, approve)"))
     time.add_argument("--customer", dest="f_customer", metavar="NAME", help="only this customer")
@@ -254,6 +258,16 @@ async def rates_import(relay: RelayClient, args: argparse.Namespace) -> int:
             f"imported rate card {value['digest']} ({value['name']}), effective "
             f"{value['effective_from']}: {state}"
         )
+    return 0
+
+
+def rates_template(args: argparse.Namespace) -> int:
+    """Print (or write) the sample rate card shipped with the relay: the office
+    edits it and imports it with ``qp rates import``."""
+    from importlib import resources
+
+    sample = resources.files("relay.billing") / "sample_ratecard.toml"
+    _write(sample.read_bytes(), args.output)
     return 0
 
 

@@ -170,6 +170,8 @@ def _main(args: argparse.Namespace) -> int:
         from console.replay import replay
 
         return replay(Path(args.file), args.speed, args.max_wait)
+    if command == "rates" and args.action == "template":
+        return billing_cmds.rates_template(args)
     profile = Profile.load()
     if command == "session" and args.action == "replay":
         from console.replay import fetch_recording, replay_text
