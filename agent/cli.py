@@ -15,6 +15,7 @@ from agent.control import control_call
 from agent.enroll import enroll
 from agent.files import AgentFiles, default_data_dir
 from agent.link import AgentRunner
+from shared.cli_shape import add_completion, finish
 from shared.cli_util import run_main
 from shared.errors import UsageError
 
@@ -67,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="diagnostics leave the default gateway alone (where probing it is unwelcome)",
     )
+    add_completion(sub, "qp-agent")
+    finish(parser)
     return parser
 
 

@@ -13,6 +13,7 @@ from console import billing_cmds, company_cmds, diagnostics_cmds
 from console.output import show, show_object
 from console.profile import Profile
 from console.rpc import RelayClient
+from shared.cli_shape import add_completion, finish
 from shared.cli_util import run_main
 from shared.durations import parse_duration
 from shared.errors import UsageError
@@ -138,6 +139,8 @@ def _parser() -> argparse.ArgumentParser:
     diagnostics_cmds.add_parsers(sub)
     billing_cmds.add_parsers(sub)
     company_cmds.add_parsers(sub)
+    add_completion(sub, "qp")
+    finish(p)
     return p
 
 
@@ -159,7 +162,12 @@ def _policy_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_main(_main, _parser(), argv, quiet_logs=True)
+    # Like ssh: 255 when qp itself fails, so a remote command's own status stays its own.
+    run_main(_main, _parser(), argv, quiet_logs=True, failure_code=_failure_code)
+
+
+def _failure_code(args: argparse.Namespace) -> int:
+    return 255 if args.command in ("exec", "shell") else 1
 
 
 def _main(args: argparse.Namespace) -> int:

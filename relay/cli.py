@@ -15,6 +15,7 @@ from pathlib import Path
 
 from relay.app import Listen, Relay
 from relay.init import init_relay
+from shared.cli_shape import add_completion, finish
 from shared.cli_util import run_main
 from shared.errors import ConfigError, UsageError
 
@@ -39,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow plain ws:// on a non-loopback address (behind a TLS proxy only)",
     )
+    add_completion(sub, "qp-relay")
+    finish(parser)
     return parser
 
 

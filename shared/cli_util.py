@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Callable
 
+from shared.cli_shape import completion
 from shared.errors import QPError
 
 
@@ -26,10 +27,16 @@ def run_main(
     parser: argparse.ArgumentParser,
     argv: list[str] | None,
     quiet_logs: bool = False,
+    failure_code: Callable[[argparse.Namespace], int] = lambda _args: 1,
 ) -> None:
-    """Parse, run ``body`` and exit: 0 on success; one line on stderr and non-zero
-    for any product error; 130 on Ctrl+C. ``--debug`` shows tracebacks."""
+    """Parse, run ``body`` and exit: 0 on success; one line on stderr and
+    ``failure_code(args)`` (1 unless a command says otherwise, as ``qp exec`` says
+    255 like ssh) for any product error; 130 on Ctrl+C. ``--debug`` shows
+    tracebacks. ``completion SHELL`` prints the parser's completion script."""
     args = parser.parse_args(argv)
+    if getattr(args, "command", None) == "completion":
+        print(completion(parser, args.shell), end="")
+        sys.exit(0)
     debug = bool(getattr(args, "debug", False))
     if quiet_logs and not debug:
         logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
@@ -44,12 +51,12 @@ def run_main(
         if debug:
             raise
         print(f"{prog}: {exc}", file=sys.stderr)
-        code = 1
+        code = failure_code(args)
     except KeyboardInterrupt:
         code = 130
     except OSError as exc:
         if debug:
             raise
         print(f"{prog}: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
-        code = 1
+        code = failure_code(args)
     sys.exit(code)

@@ -120,7 +120,7 @@ def test_deny_fails_with_one_line_and_runs_nothing(attended: Attended, tmp_path:
     qp, sid = asked(attended, marker)
     done = consent(attended, sid, "--deny")
     assert done.stdout == f"denied {sid}\n".encode()
-    assert qp.wait() == 1
+    assert qp.wait() == 255
     lines = [line for line in qp.lines["stderr"] if line != "<eof>"]
     assert lines[0].startswith("qp: waiting for the client's consent")
     assert lines[1:] == ["qp: the client declined the session (declined by the client)"]
@@ -137,7 +137,7 @@ def test_an_answer_for_another_session_opens_nothing(attended: Attended, tmp_pat
     # A stale session id: asked, denied, over.
     first, stale = asked(attended, tmp_path / "first")
     consent(attended, stale, "--deny")
-    assert first.wait() == 1
+    assert first.wait() == 255
 
     marker = tmp_path / "second-ran"
     qp, sid = asked(attended, marker)
@@ -161,7 +161,7 @@ def test_an_answer_for_another_session_opens_nothing(attended: Attended, tmp_pat
     # Control: the agent takes the answer that names the waiting session. (Allowing
     # it is test_allow_runs_the_waiting_command, which a product bug blocks.)
     assert consent(attended, sid, "--deny").stdout == f"denied {sid}\n".encode()
-    assert qp.wait() == 1
+    assert qp.wait() == 255
     assert outcomes(attended, sid) == ["denied"]
     assert not marker.exists()
 
@@ -196,7 +196,7 @@ def test_client_end_stops_a_running_session_and_its_time(office: Office) -> None
     after = datetime.now(UTC)
     assert done.stdout == f"ended {sid}\n".encode()
 
-    assert qp.wait() == 1
+    assert qp.wait() == 255
     assert one_line(qp.text().replace("<eof>", "")).startswith(f"qp: session {sid} ended")
     row = session_row(w, sid)
     assert (row["state"], row["end_reason"]) == ("ended", "client_ended")
@@ -226,7 +226,7 @@ def test_unanswered_consent_ends_as_consent_timeout(world: World, tmp_path: Path
 
     marker = tmp_path / "timeout-ran"
     done = world.run([str(BIN / "qp"), "exec", "slow-pc", "--", "touch", str(marker)], check=False)
-    assert done.returncode == 1
+    assert done.returncode == 255
     lines = done.stderr.decode().splitlines()
     assert len(lines) == 2 and lines[0].startswith("qp: waiting for the client's consent")
     # One error line (its wording is a known defect: see the unit test

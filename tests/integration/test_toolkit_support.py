@@ -204,7 +204,7 @@ def test_a_declined_support_session_runs_nothing_and_leaves_nothing(
         # The client is asked and says no: nothing runs.
         marker = tmp_path / "declined-ran"
         qp = ask_and_answer(w, proc, agent_id, b"n\n", marker)
-        assert qp.wait() == 1
+        assert qp.wait() == 255
         assert qp.text().splitlines()[-2] == (
             "qp: the client declined the session (declined by the client)"
         )
