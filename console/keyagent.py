@@ -27,10 +27,23 @@ REQUEST_IDENTITIES, SIGN_REQUEST = 11, 13
 MAX_MESSAGE = 256 * 1024
 
 
+def socket_dir(qp_home: Path) -> Path:
+    """A short, per-user folder (Unix socket paths are limited to ~100 bytes)."""
+    return Path(tempfile.gettempdir()) / f"qp-{os.getuid()}"
+
+
+def socket_prefix(qp_home: Path) -> str:
+    """What every socket of this profile starts with: ssh_config's ``IdentityAgent``
+    appends ``%h.sock`` to it, so one wildcard block finds any agent's socket."""
+    digest = hashlib.sha256(str(qp_home.resolve()).encode()).hexdigest()[:16]
+    return str(socket_dir(qp_home) / f"{digest}-")
+
+
 def socket_path(qp_home: Path, agent_id: str) -> Path:
-    """A short, per-user path (Unix socket paths are limited to ~100 bytes)."""
-    digest = hashlib.sha256(f"{qp_home.resolve()}\0{agent_id}".encode()).hexdigest()[:20]
-    return Path(tempfile.gettempdir()) / f"qp-{os.getuid()}" / f"{digest}.sock"
+    """The key agent socket of one target agent (its id is ``agt-`` and hex)."""
+    if not all(c.isalnum() or c == "-" for c in agent_id):
+        raise ValueError(f"unexpected agent id {agent_id!r}")
+    return Path(f"{socket_prefix(qp_home)}{agent_id}.sock")
 
 
 def _string(data: bytes) -> bytes:

@@ -58,7 +58,8 @@ def openssh(office: Office, tmp_path_factory: pytest.TempPathFactory) -> OpenSSH
     assert "StrictHostKeyChecking no" not in out and "accept-new" not in out
     known_hosts = (w.root / "qp" / "alice" / "known_hosts").read_text()
     assert known_hosts.startswith("@cert-authority agt-* ssh-")
-    assert f"Host qp-acme-pc {office.acme_agent}\n" in out
+    assert f"Host qp-acme-pc\n    HostName {office.acme_agent}\n" in out
+    assert out.count("ProxyCommand") == 1  # one wildcard block serves every agent
     assert office.globex_agent not in out  # alice serves Acme only
     return OpenSSH(office, config, "qp-acme-pc")
 
@@ -176,3 +177,15 @@ def test_host_checking_is_real_an_unknown_ca_is_refused(openssh: OpenSSH, tmp_pa
     assert done.returncode == 255
     assert b"Host key verification failed" in done.stderr, done.stderr
     assert not marker.exists()
+
+
+def test_an_agent_enrolled_later_needs_no_new_config(openssh: OpenSSH) -> None:
+    """The wildcard block reaches an agent by id that did not exist when the config
+    was generated."""
+    w = openssh.office.world
+    late_id, late_data = w.enroll("Acme", "late-pc")
+    w.start_agent(late_data)
+    assert late_id not in openssh.config.read_text()
+    done = openssh.run([str(SSH), "-F", str(openssh.config), late_id, "echo late-$((40+2))"])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"late-42\n"
