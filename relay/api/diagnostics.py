@@ -21,9 +21,10 @@ async def diag_get(ctx: Context, params: Params) -> Any:
                 f"agent {agent.name!r} is offline; drop --refresh to see the last"
             )
         snap = await diagnostics.of_agent(agent.id, await diagnostics.refresh(agent.id))
+    elif isinstance(ref := params.get("id"), int):
+        snap = await diagnostics.of_agent(agent.id, ref)
     else:
-        ref = params.get("id")
-        snap = await diagnostics.of_agent(agent.id, ref if isinstance(ref, int) else None)
+        snap = await diagnostics.latest(agent.id, services.directory.online(agent.id))
     return {**snapshot_meta(snap), "agent_name": agent.name, "snapshot": snap.data}
 
 

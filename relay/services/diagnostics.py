@@ -161,6 +161,16 @@ class Diagnostics:
             raise NotFoundError(f"no snapshot {snapshot_id} for this agent")
         return snap
 
+    async def latest(self, agent_id: str, online: bool) -> SnapshotRecord:
+        """The agent's latest snapshot; a fresh one when none is stored yet and the
+        agent is online (a technician asking has no reason to ask twice)."""
+        found = await self.store.list_snapshots(agent_id, limit=1)
+        if found:
+            return found[0]
+        if not online:
+            raise NotFoundError("no diagnostics yet for this agent, and it is offline")
+        return await self.of_agent(agent_id, await self.refresh(agent_id))
+
     async def history(self, agent_id: str, limit: int) -> list[SnapshotRecord]:
         """The agent's snapshots, newest first."""
         return await self.store.list_snapshots(agent_id, limit=limit)

@@ -160,3 +160,22 @@ def test_oversize_and_malformed_snapshots_are_refused(site: tuple[World, Path, P
     agent.wait_line(r"connected to relay as", start=agent.count() - 1)
     out = world.qp("exec", "kassa", "--", "echo", "still fine", home="alice")
     assert out.stdout == b"still fine\n"
+
+
+def test_diag_takes_a_fresh_snapshot_when_none_is_stored(
+    site: tuple[World, Path, Proc],
+) -> None:
+    world, _, _ = site
+    _, data = world.enroll("Bakkerij", "balie")
+    world.start_agent(data)
+    shown = world.qp_json("diag", "balie", home="alice")
+    assert shown["agent_name"] == "balie" and shown["snapshot"]
+    assert [s["id"] for s in world.qp_json("diag", "balie", "--list", home="alice")] == [
+        shown["id"]
+    ]
+    world.enroll("Bakkerij", "magazijn")  # enrolled, never started: offline
+    refused = world.qp("diag", "magazijn", home="alice", check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.decode().strip() == (
+        "qp: no diagnostics yet for this agent, and it is offline"
+    )
