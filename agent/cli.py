@@ -10,12 +10,13 @@ import signal
 import sys
 from pathlib import Path
 
+from agent import help_texts
 from agent.audit import AgentAudit
 from agent.control import control_call
 from agent.enroll import enroll
 from agent.files import AgentFiles, default_data_dir
 from agent.link import AgentRunner
-from shared.cli_shape import add_completion, finish
+from shared.cli_shape import add_completion, document, finish
 from shared.cli_util import run_main
 from shared.errors import UsageError
 
@@ -69,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
         help="diagnostics leave the default gateway alone (where probing it is unwelcome)",
     )
     add_completion(sub, "qp-agent")
+    document(parser, help_texts.DOCS, help_texts.COMMON)
     finish(parser)
     return parser
 

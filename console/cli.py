@@ -9,11 +9,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from console import billing_cmds, company_cmds, diagnostics_cmds
+from console import billing_cmds, company_cmds, diagnostics_cmds, help_texts
 from console.output import show, show_object
 from console.profile import Profile
 from console.rpc import RelayClient
-from shared.cli_shape import add_completion, finish
+from shared.cli_shape import add_completion, document, finish
 from shared.cli_util import run_main
 from shared.durations import parse_duration
 from shared.errors import UsageError
@@ -140,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     billing_cmds.add_parsers(sub)
     company_cmds.add_parsers(sub)
     add_completion(sub, "qp")
+    document(p, help_texts.DOCS, help_texts.COMMON)
     finish(p)
     return p
 

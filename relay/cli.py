@@ -13,9 +13,10 @@ import ssl
 import sys
 from pathlib import Path
 
+from relay import help_texts
 from relay.app import Listen, Relay
 from relay.init import init_relay
-from shared.cli_shape import add_completion, finish
+from shared.cli_shape import add_completion, document, finish
 from shared.cli_util import run_main
 from shared.errors import ConfigError, UsageError
 
@@ -41,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
         help="allow plain ws:// on a non-loopback address (behind a TLS proxy only)",
     )
     add_completion(sub, "qp-relay")
+    document(parser, help_texts.DOCS, help_texts.COMMON)
     finish(parser)
     return parser
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import shlex
-from collections.abc import Iterator
+import textwrap
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from importlib import metadata
 
 DIST = "quarkpulse-remote"
@@ -45,6 +47,36 @@ def summaries(parser: argparse.ArgumentParser) -> dict[str, str]:
         if isinstance(action, argparse._SubParsersAction):
             return {a.dest: a.help or "" for a in action._choices_actions}
     return {}
+
+
+@dataclass(frozen=True)
+class Doc:
+    """What ``PROG SUBCOMMAND --help`` says beyond the one-line summary: a
+    description, examples, and the help of options that have none inline."""
+
+    description: str
+    examples: tuple[str, ...] = ()
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+def document(
+    parser: argparse.ArgumentParser, docs: Mapping[str, Doc], common: Mapping[str, str]
+) -> None:
+    """Give each subcommand its :class:`Doc` and each option without inline help
+    the command's own text or, for options many commands share (``--json``,
+    ``--data``), the common one. ``docs`` is keyed by path, e.g. ``"qp time add"``."""
+    for path, node in walk(parser):
+        doc = docs.get(path)
+        if doc is not None:
+            node.description = textwrap.fill(doc.description, 78)
+            if doc.examples:
+                node.epilog = "examples:\n" + "\n".join(f"  {e}" for e in doc.examples)
+            node.formatter_class = argparse.RawDescriptionHelpFormatter
+        for action in node._actions:
+            if action.help or isinstance(action, argparse._SubParsersAction):
+                continue
+            key = action.option_strings[-1] if action.option_strings else action.dest
+            action.help = (doc.options.get(key) if doc else None) or common.get(key)
 
 
 def finish(parser: argparse.ArgumentParser, global_flags: tuple[str, ...] = ("--debug",)) -> None:

@@ -1,0 +1,32 @@
+"""What ``qp-relay COMMAND --help`` says. ``tests/unit/test_cli_help.py`` walks it."""
+
+from __future__ import annotations
+
+from shared.cli_shape import Doc
+
+COMMON = {
+    "--data": "the relay's data directory (keys, database, relay.toml)",
+    "--json": "print JSON (for scripts)",
+}
+
+DOCS: dict[str, Doc] = {
+    "qp-relay init": Doc(
+        "Create a relay data directory: SSH certificate authorities, the database, "
+        "relay.toml with every setting at its default, and the first admin token "
+        "(printed once).",
+        ("qp-relay init --data /var/lib/qp-relay --public-url wss://relay.example.nl",),
+    ),
+    "qp-relay serve": Doc(
+        "Run the relay: agents and technicians connect, sessions are paired and timed. "
+        "SIGTERM ends running sessions cleanly and writes their time.",
+        (
+            "qp-relay serve --data /var/lib/qp-relay --listen 0.0.0.0:443 "
+            "--tls-cert cert.pem --tls-key key.pem",
+            "qp-relay serve --data /var/lib/qp-relay --listen 127.0.0.1:8443   # behind a proxy",
+        ),
+        {
+            "--tls-cert": "certificate chain (PEM) to serve wss:// with",
+            "--tls-key": "its private key (PEM)",
+        },
+    ),
+}
