@@ -69,6 +69,15 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="diagnostics leave the default gateway alone (where probing it is unwelcome)",
     )
+    un = sub.add_parser("uninstall", help="unlink from the relay, remove the service and data")
+    un.add_argument("--data", type=Path, default=None)
+    un.add_argument("--keep-log", type=Path, metavar="FILE", help="save the audit log here first")
+    un.add_argument(
+        "--offline",
+        action="store_true",
+        help="no running agent: remove locally; the IT company must revoke it themselves",
+    )
+    un.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     add_completion(sub, "qp-agent")
     document(parser, help_texts.DOCS, help_texts.COMMON)
     finish(parser)
@@ -104,6 +113,8 @@ def _main(args: argparse.Namespace) -> int:
         return asyncio.run(_help(files, args))
     if args.command == "log":
         return _log(files, args)
+    if args.command == "uninstall":
+        return _uninstall(files, args)
     config = files.load_config()
     status = files.read_status()
     info = {
@@ -224,6 +235,40 @@ def _log(files: AgentFiles, args: argparse.Namespace) -> int:
         print(
             f"{event.get('at')}  {safe(event.get('session'))}  {safe(event.get('event'))}  {rest}"
         )
+    return 0
+
+
+def _uninstall(files: AgentFiles, args: argparse.Namespace) -> int:
+    from agent import uninstall
+
+    config = files.load_config()
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError("uninstall removes this agent for good; add --yes to confirm")
+        print(f"remove agent {safe(config.get('name'))} and {files.root}? [y/N] ", end="")
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            print("nothing removed")
+            return 1
+    status = files.read_status()
+    running = _alive(status.get("pid"))
+    if running:
+        asyncio.run(uninstall.unlink(files))
+        print(f"the relay forgot this machine ({config['agent_id']})")
+    elif not args.offline:
+        raise UsageError(
+            "the agent is not running, so the relay cannot be told: start it "
+            "(qp-agent run) and try again, or add --offline"
+        )
+    else:
+        print(f"not linked: ask your IT company to revoke {config['agent_id']}")
+    uninstall.remove_service(print)
+    if running:
+        uninstall.wait_for_exit(status.get("pid"))
+    if args.keep_log:
+        uninstall.keep_log(files, args.keep_log)
+        print(f"kept the log of what technicians did here in {args.keep_log}")
+    uninstall.remove_data(files)
+    print(f"removed {files.root}")
     return 0
 
 

@@ -63,6 +63,16 @@ DOCS: dict[str, Doc] = {
         ),
         {"--urgent": "mark it urgent (urgent work may cost more)"},
     ),
+    "qp-agent uninstall": Doc(
+        "Remove the agent for good: the relay forgets this machine (the agent must be "
+        "running for that), the qp-agent service is disabled and removed, and the data "
+        "directory with its keys is deleted. The log of what technicians did here can "
+        "be kept.",
+        (
+            "sudo qp-agent uninstall --data /var/lib/qp-agent --keep-log ~/qp-agent-log.jsonl",
+            "qp-agent uninstall --offline --yes",
+        ),
+    ),
     "qp-agent support": Doc(
         "One-off help with a support code from the technician: nothing is installed, "
         "nothing stays behind, and you are asked before anyone connects.",

@@ -460,6 +460,12 @@ class AgentRunner:
             return await self.help(text, urgent)
         if cmd == "help_status":
             return await self.ask_relay("help_status", {})
+        if cmd == "unlink":
+            reply = await self.ask_relay("unlink", {})
+            if reply["ok"]:  # the relay forgot us: do not link again; run_forever returns
+                self.reconnect = False
+                self.audit.record("uninstall", "")
+            return reply
         if cmd == "pending":
             pending = [
                 {

@@ -148,6 +148,14 @@ class Directory:
         await self.channel.close_agent(agent.id)
         return agent
 
+    async def unlink_agent(self, agent: Agent) -> None:
+        """The agent asked to be forgotten (``qp-agent uninstall``): revoked like an
+        admin's revoke, with the agent as the actor. Its link is closed by the caller
+        after the reply, so the agent hears that it worked."""
+        audit = AuditEvent(self.clock.now(), "agent_uninstall", agent.id, agent.id)
+        await self.store.revoke_agent(agent.id, audit=(audit,))
+        await self.sessions.end_agent_sessions(agent.id)
+
     # -- session policy ------------------------------------------------------------------
     async def effective_policy(self, agent: Agent) -> dict[str, Any]:
         """Defaults, then the customer's policy, then the agent's overrides."""

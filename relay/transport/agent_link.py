@@ -23,6 +23,7 @@ from relay.services.enrollment import Proof
 from relay.transport.gate import Gate, peer, receive
 from relay.transport.links import AgentLink, AgentLinks
 from shared.errors import QPError, RemoteProtocolError
+from shared.protocol.close_codes import POLICY_VIOLATION
 from shared.protocol.messages import AGENT_TO_RELAY, Message, encode
 
 log = logging.getLogger("qp.relay.agents")
@@ -174,6 +175,13 @@ async def _help_status(linked: Linked, body: dict[str, Any]) -> None:
     await _help_reply(linked, body, await linked.services.requests.status(linked.agent))
 
 
+async def _unlink(linked: Linked, body: dict[str, Any]) -> None:
+    """``qp-agent uninstall``: revoke, answer, then drop the link."""
+    await linked.services.directory.unlink_agent(linked.agent)
+    await _help_reply(linked, body, {"unlinked": linked.agent.id})
+    await linked.link.ws.close(code=POLICY_VIOLATION, reason="agent uninstalled")
+
+
 async def _help_reply(linked: Linked, body: dict[str, Any], value: Any) -> None:
     reply = {"ref": body["ref"]}
     if isinstance(value, dict) and "error" in value:
@@ -193,4 +201,5 @@ HANDLERS: dict[str, Handler] = {
     "diag_snapshot": _snapshot,
     "help_request": _help,
     "help_status": _help_status,
+    "unlink": _unlink,
 }

@@ -76,6 +76,7 @@ SCHEMAS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "snapshot": (_DICT, False),
     },
     "help_status": {"ref": (_STR, True)},
+    "unlink": {"ref": (_STR, True)},  # qp-agent uninstall: forget this agent for good
     "recording_chunk": {
         "session_id": (_STR, True),
         "offset": (_INT, True),
@@ -126,6 +127,7 @@ AGENT_TO_RELAY = frozenset(
         "help_request",
         "help_status",
         "recording_chunk",
+        "unlink",
     }
 )
 RELAY_TO_AGENT = frozenset(
