@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncssh
+import platformdirs
 
 from shared.errors import ConfigError
 from shared.keys import load_private_key, parse_certificate
@@ -16,10 +18,15 @@ from shared.secrets_io import make_private_dir, write_private
 
 
 def default_data_dir() -> Path:
+    """``$QP_AGENT_DATA``; else, for root on Linux (the service),
+    ``/var/lib/qp-agent``; else the platform's per-user data folder
+    (``$XDG_DATA_HOME/qp-agent``, by default ``~/.local/share/qp-agent``)."""
     env = os.environ.get("QP_AGENT_DATA")
     if env:
         return Path(env)
-    return Path.home() / ".local" / "share" / "qp-agent"
+    if sys.platform.startswith("linux") and os.geteuid() == 0:
+        return Path("/var/lib/qp-agent")
+    return platformdirs.user_data_path("qp-agent", appauthor=False)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from shared.cli_shape import Doc
 
 COMMON = {
     "--data": "the agent's data directory (default: /var/lib/qp-agent as root, "
-    "else ~/.local/share/qp-agent)",
+    "else $XDG_DATA_HOME/qp-agent, by default ~/.local/share/qp-agent)",
     "--json": "print JSON (for scripts)",
     "session": "the session id (ses-…; see qp-agent sessions)",
 }

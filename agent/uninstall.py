@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 from agent.control import control_call
 from agent.files import AgentFiles
@@ -66,7 +66,7 @@ def wait_for_exit(pid: object, within: float = EXIT_WAIT) -> None:
 def _alive(pid: int) -> bool:
     """Running, not merely a zombie waiting for its parent to reap it."""
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return False
 

@@ -37,7 +37,7 @@ POLICY = (
 DOCS: dict[str, Doc] = {
     "qp login": Doc(
         "Check the relay URL and your token against the relay and store both in your "
-        "profile ($QP_HOME, default ~/.config/qp), readable by you alone.",
+        "profile ($QP_HOME, default ~/.config/qp or $XDG_CONFIG_HOME/qp), for you alone.",
         (
             "qp login wss://relay.example.nl --token qpt_…",
             "qp login wss://relay.example.nl --token qpt_… --ca-file company-ca.pem",

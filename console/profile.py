@@ -7,13 +7,17 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import platformdirs
+
 from shared.errors import ConfigError
 from shared.secrets_io import make_private_dir, write_private
 
 
 def home() -> Path:
+    """The profile directory: ``$QP_HOME``, else the platform's per-user config
+    folder (``$XDG_CONFIG_HOME/qp``, by default ``~/.config/qp``, on Linux)."""
     env = os.environ.get("QP_HOME")
-    return Path(env) if env else Path.home() / ".config" / "qp"
+    return Path(env) if env else platformdirs.user_config_path("qp", appauthor=False)
 
 
 @dataclass(frozen=True)
