@@ -56,8 +56,8 @@ async def dial(
 
 async def answer(ws: ClientConnection, message: Message) -> str:
     """Send ``message``; ``ok`` for a welcome, else the refusal's text."""
-    await ws.send(encode(message))
     try:
+        await ws.send(encode(message))
         reply = json.loads(await asyncio.wait_for(ws.recv(), timeout(10)))
     except ConnectionClosed as exc:
         return f"closed {exc.rcvd.code if exc.rcvd else None}"
