@@ -43,6 +43,9 @@ class Limits:
     throttle_max_keys: int = 10_000  # entries per throttle table, the stalest dropped first
     #: TCP peers (addresses or CIDR blocks) whose X-Forwarded-For names the client.
     trusted_proxies: tuple[str, ...] = ()
+    #: Those peers open with a PROXY protocol header (v1 or v2) naming the client;
+    #: only on a plain listener (the header comes before TLS).
+    proxy_protocol: bool = False
     ping_interval: int = 20  # WebSocket keepalive
     ping_timeout: int = 20
     cert_minutes: int = 10  # validity of a per-session SSH user certificate
@@ -136,6 +139,8 @@ auth_failure_delay_ms = 2000      # by this much, and valid logins still pass
 throttle_max_keys = 10000         # entries per throttle table
 trusted_proxies = []              # e.g. ["10.0.0.5", "10.1.0.0/24"]: take the client
                                   # address from their X-Forwarded-For
+proxy_protocol = false            # true: they open with a PROXY v1/v2 header naming
+                                  # the client (on a plain listener only)
 ping_interval = 20
 ping_timeout = 20
 cert_minutes = 10
@@ -186,7 +191,9 @@ def _build(cls: type[Any], raw: dict[str, Any], section: str) -> Any:
                 value = Decimal(str(value))
             elif isinstance(default, tuple):
                 value = tuple(str(v) for v in value)
-            elif isinstance(default, bool) or not isinstance(value, type(default)):
+            elif isinstance(value, bool) != isinstance(default, bool) or not isinstance(
+                value, type(default)
+            ):  # a bool is an int to Python, not to relay.toml
                 raise TypeError
         except (TypeError, InvalidOperation):
             raise ConfigError(
@@ -258,6 +265,8 @@ def _validate_gate(lim: Limits) -> None:
         parse_networks(lim.trusted_proxies)
     except ValueError as exc:
         raise ConfigError(f"limits.trusted_proxies: {exc}") from None
+    if lim.proxy_protocol and not lim.trusted_proxies:
+        raise ConfigError("limits.proxy_protocol needs the proxies in limits.trusted_proxies")
 
 
 def _validate_company(company: Company) -> None:

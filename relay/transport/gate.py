@@ -115,11 +115,13 @@ class Gate:
         self._pending: dict[ServerConnection, _Pending] = {}
 
     def client(self, ws: ServerConnection, request: Request | None = None) -> str:
-        """The client's address: the TCP peer, or the forwarded client when the
-        peer is a trusted proxy."""
+        """The client's address: the TCP peer, or the client a trusted proxy
+        named (in a PROXY protocol header, or in X-Forwarded-For)."""
         request = request or ws.request
         forwarded = request.headers.get_all("X-Forwarded-For") if request else []
-        return self.addresses.resolve(peer(ws), forwarded)
+        # Set by relay.transport.proxy_protocol's connections only.
+        proxied: str | None = getattr(ws, "proxied", None)
+        return self.addresses.resolve(proxied or peer(ws), forwarded)
 
     async def open(self, ws: ServerConnection) -> bool:
         """Take a pre-auth slot for a new control link; False (closed ``busy`` and

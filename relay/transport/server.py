@@ -30,8 +30,9 @@ from relay.transport.agent_link import agent_link
 from relay.transport.console_link import console_link
 from relay.transport.gate import Gate, refuse
 from relay.transport.links import AgentLinks
+from relay.transport.proxy_protocol import proxied_connections
 from relay.transport.tunnel import PREFIX, Tunnels
-from shared.errors import AuthError, QPError, RemoteProtocolError
+from shared.errors import AuthError, ConfigError, QPError, RemoteProtocolError
 from shared.protocol.close_codes import INTERNAL_ERROR, PROTOCOL_ERROR
 from shared.protocol.messages import SUBPROTOCOL
 
@@ -58,6 +59,11 @@ class RelayServer:
     async def start(self, listen: Listen) -> str:
         """Start listening; returns the URL actually bound (port 0 resolved)."""
         lim = self.services.settings.limits
+        if lim.proxy_protocol and listen.tls is not None:
+            raise ConfigError(
+                "limits.proxy_protocol needs a plain listener behind the proxy "
+                "(the PROXY header comes before TLS)"
+            )
         self._server = await serve(
             self._route,
             listen.host,
@@ -72,6 +78,9 @@ class RelayServer:
             ping_timeout=lim.ping_timeout,
             process_request=self._process_request,
             server_header="qp-relay",
+            create_connection=(
+                proxied_connections(self.gate.addresses) if lim.proxy_protocol else None
+            ),
         )
         sock = next(iter(self._server.sockets))
         host, port = sock.getsockname()[:2]

@@ -8,18 +8,23 @@ some bound to 127.0.0.2 so that two loopback addresses play two sources.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import re
 import secrets
+import socket
 import sqlite3
+import struct
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus
 
 from harness import World, timeout
 from relay.app import Listen, Relay
+from relay.core.proxy_header import V2_SIGNATURE
 from shared.protocol.messages import SUBPROTOCOL, Message, encode
 
 THROTTLED = "too many failed attempts; retry in a minute"
@@ -41,8 +46,19 @@ def configure(world: World, **settings: Any) -> str:
 
 
 async def dial(
-    world: World, path: str, source: str = "127.0.0.1", headers: Mapping[str, str] | None = None
+    world: World,
+    path: str,
+    source: str = "127.0.0.1",
+    headers: Mapping[str, str] | None = None,
+    preamble: bytes = b"",
 ) -> ClientConnection:
+    """A WebSocket from ``source``; ``preamble`` is sent before the upgrade request."""
+    where: dict[str, Any] = {"local_addr": (source, 0)}
+    if preamble:
+        host, port = world.url.removeprefix("ws://").split(":")
+        sock = socket.create_connection((host, int(port)), source_address=(source, 0))
+        sock.sendall(preamble)
+        where = {"sock": sock}
     return await connect(
         world.url + path,
         subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
@@ -50,7 +66,7 @@ async def dial(
         open_timeout=timeout(10),
         close_timeout=timeout(5),
         additional_headers=dict(headers or {}),
-        local_addr=(source, 0),
+        **where,
     )
 
 
@@ -67,11 +83,15 @@ async def answer(ws: ClientConnection, message: Message) -> str:
 
 
 async def login(
-    world: World, token: str, source: str = "127.0.0.1", forwarded: str | None = None
+    world: World,
+    token: str,
+    source: str = "127.0.0.1",
+    forwarded: str | None = None,
+    preamble: bytes = b"",
 ) -> str:
     """A technician login: ``ok`` or the relay's reason."""
     headers = {"X-Forwarded-For": forwarded} if forwarded else None
-    async with await dial(world, "/v1/console", source, headers) as ws:
+    async with await dial(world, "/v1/console", source, headers, preamble) as ws:
         return await answer(ws, Message("login", {"token": token}))
 
 
@@ -230,3 +250,42 @@ async def test_duplicate_headers_are_a_bad_request(world: World) -> None:
         assert await status_of(world, tunnel, [bearer, bearer]) == "HTTP/1.1 400 Bad Request"
     finally:
         await node.stop()
+
+
+# -- PROXY protocol from a trusted layer-4 proxy ---------------------------------------------------
+
+
+def proxy_v1(client: str) -> bytes:
+    return f"PROXY TCP4 {client} 127.0.0.1 40000 443\r\n".encode()
+
+
+def proxy_v2(client: str) -> bytes:
+    body = ipaddress.IPv4Address(client).packed + bytes(4) + struct.pack("!HH", 40000, 443)
+    return V2_SIGNATURE + bytes([0x21, 0x11]) + struct.pack("!H", len(body)) + body
+
+
+async def test_a_proxy_protocol_header_names_the_client(world: World) -> None:
+    token = configure(
+        world, trusted_proxies=["127.0.0.1"], proxy_protocol=True, auth_failures_per_minute=3
+    )
+    node = await Relay.open(world.relay_data)
+    try:
+        world.url = await node.start(Listen("127.0.0.1", 0))
+        stale = bad_token()
+        x = [await login(world, stale, preamble=proxy_v1("203.0.113.10")) for _ in range(4)]
+        assert x == [REFUSED] * 3 + [THROTTLED]
+        # Client Y, in a v2 header: the same stale token is merely refused.
+        assert await login(world, stale, preamble=proxy_v2("203.0.113.20")) == REFUSED
+        assert await login(world, token, preamble=proxy_v2("203.0.113.20")) == "ok"
+        # A peer that is no proxy is served as it is, and cannot send a header.
+        assert await login(world, token, source=OTHER) == "ok"
+        with pytest.raises(InvalidMessage):
+            await login(world, token, source=OTHER, preamble=proxy_v1("203.0.113.30"))
+        # The proxy itself must send one: without, its connection is dropped.
+        with pytest.raises((InvalidMessage, InvalidStatus)):
+            await login(world, token, forwarded="203.0.113.40")
+    finally:
+        await node.stop()
+    refused = [d["peer"] for _, d in audit(world, "login_refused")]
+    assert refused == ["203.0.113.10"] * 3 + ["203.0.113.20"]
+    assert [d["peer"] for _, d in audit(world, "auth_throttled")] == ["203.0.113.10"]
