@@ -14,6 +14,7 @@ import re
 import secrets
 import socket
 import sqlite3
+import ssl
 import struct
 from collections.abc import Mapping
 from typing import Any
@@ -25,6 +26,7 @@ from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatu
 from harness import World, timeout
 from relay.app import Listen, Relay
 from relay.core.proxy_header import V2_SIGNATURE
+from shared.errors import ConfigError
 from shared.protocol.messages import SUBPROTOCOL, Message, encode
 
 THROTTLED = "too many failed attempts; retry in a minute"
@@ -289,3 +291,14 @@ async def test_a_proxy_protocol_header_names_the_client(world: World) -> None:
     refused = [d["peer"] for _, d in audit(world, "login_refused")]
     assert refused == ["203.0.113.10"] * 3 + ["203.0.113.20"]
     assert [d["peer"] for _, d in audit(world, "auth_throttled")] == ["203.0.113.10"]
+
+
+async def test_proxy_protocol_on_a_tls_listener_is_refused_with_one_line(world: World) -> None:
+    configure(world, trusted_proxies=["127.0.0.1"], proxy_protocol=True)
+    node = await Relay.open(world.relay_data)
+    try:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        with pytest.raises(ConfigError, match="proxy_protocol needs a plain listener"):
+            await node.start(Listen("127.0.0.1", 0, tls))
+    finally:
+        await node.stop()

@@ -19,8 +19,12 @@ def test_the_written_defaults_are_the_defaults(tmp_path: Path) -> None:
 
 def test_trusted_proxies_are_read(tmp_path: Path) -> None:
     path = tmp_path / "relay.toml"
-    path.write_text('[limits]\ntrusted_proxies = ["10.0.0.5", "10.1.0.0/24"]\n')
-    assert load_settings(path).limits.trusted_proxies == ("10.0.0.5", "10.1.0.0/24")
+    path.write_text(
+        '[limits]\ntrusted_proxies = ["10.0.0.5", "10.1.0.0/24"]\nproxy_protocol = true\n'
+    )
+    limits = load_settings(path).limits
+    assert limits.trusted_proxies == ("10.0.0.5", "10.1.0.0/24")
+    assert limits.proxy_protocol is True
 
 
 @pytest.mark.parametrize(
@@ -33,6 +37,9 @@ def test_trusted_proxies_are_read(tmp_path: Path) -> None:
         ("auth_failures_per_address = -1", "auth_failures_per_address must be positive"),
         ("throttle_max_keys = 0", "throttle_max_keys must be positive"),
         ("auth_failure_delay_ms = 600000", "auth_failure_delay_ms must be between"),
+        ("proxy_protocol = true", "proxy_protocol needs the proxies in limits.trusted_proxies"),
+        ('trusted_proxies = ["10.0.0.5"]\nproxy_protocol = 1', "should be like False"),
+        ("max_preauth = true", "should be like 512"),  # a bool is no number here
     ],
 )
 def test_bad_gate_settings_are_refused(tmp_path: Path, text: str, problem: str) -> None:
