@@ -103,6 +103,9 @@ async def _serve(data_dir: Path, listen: Listen) -> int:
         where = f"{listen.host}:{listen.port}"
         why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
         raise ConfigError(f"cannot listen on {where}: {why}") from None
+    except ConfigError:  # e.g. proxy_protocol on a TLS listener
+        await relay.stop()
+        raise
     print(f"listening on {url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -31,7 +31,21 @@ class Limits:
     auth_timeout: int = 10  # seconds from connect to a valid auth/login message
     open_timeout: int = 10  # seconds for a WebSocket handshake
     max_preauth: int = 512  # connections allowed between handshake and auth
-    auth_failures_per_minute: int = 20  # per peer address, then refused until they age out
+    max_preauth_per_address: int = 64  # of those from one client address (below max_preauth)
+    #: Failed logins of one identity (token, agent, support codes) from one client
+    #: address in a minute, then that identity is refused from there until they age out.
+    auth_failures_per_minute: int = 20
+    auth_failures_per_identity: int = 100  # of one identity from all addresses, then refused
+    #: Failed logins from one client address in a minute (any identity), then its
+    #: failures are answered only after auth_failure_delay_ms; valid ones still log in.
+    auth_failures_per_address: int = 20
+    auth_failure_delay_ms: int = 2000
+    throttle_max_keys: int = 10_000  # entries per throttle table, the stalest dropped first
+    #: TCP peers (addresses or CIDR blocks) whose X-Forwarded-For names the client.
+    trusted_proxies: tuple[str, ...] = ()
+    #: Those peers open with a PROXY protocol header (v1 or v2) naming the client;
+    #: only on a plain listener (the header comes before TLS).
+    proxy_protocol: bool = False
     ping_interval: int = 20  # WebSocket keepalive
     ping_timeout: int = 20
     cert_minutes: int = 10  # validity of a per-session SSH user certificate
@@ -117,7 +131,16 @@ consent_timeout = 120
 auth_timeout = 10
 open_timeout = 10
 max_preauth = 512
-auth_failures_per_minute = 20
+max_preauth_per_address = 64      # pre-login connections from one client address
+auth_failures_per_minute = 20     # per identity tried and client address
+auth_failures_per_identity = 100  # per identity tried, from all addresses
+auth_failures_per_address = 20    # per client address; beyond it failures are slowed,
+auth_failure_delay_ms = 2000      # by this much, and valid logins still pass
+throttle_max_keys = 10000         # entries per throttle table
+trusted_proxies = []              # e.g. ["10.0.0.5", "10.1.0.0/24"]: take the client
+                                  # address from their X-Forwarded-For
+proxy_protocol = false            # true: they open with a PROXY v1/v2 header naming
+                                  # the client (on a plain listener only)
 ping_interval = 20
 ping_timeout = 20
 cert_minutes = 10
@@ -168,7 +191,9 @@ def _build(cls: type[Any], raw: dict[str, Any], section: str) -> Any:
                 value = Decimal(str(value))
             elif isinstance(default, tuple):
                 value = tuple(str(v) for v in value)
-            elif isinstance(default, bool) or not isinstance(value, type(default)):
+            elif isinstance(value, bool) != isinstance(default, bool) or not isinstance(
+                value, type(default)
+            ):  # a bool is an int to Python, not to relay.toml
                 raise TypeError
         except (TypeError, InvalidOperation):
             raise ConfigError(
@@ -217,10 +242,31 @@ def validate(settings: Settings) -> None:
         "tunnel_max_size",
         "cert_minutes",
         "max_preauth",
+        "max_preauth_per_address",
         "auth_failures_per_minute",
+        "auth_failures_per_identity",
+        "auth_failures_per_address",
+        "throttle_max_keys",
     ):
         if getattr(lim, name) <= 0:
             raise ConfigError(f"limits.{name} must be positive")
+    _validate_gate(lim)
+
+
+def _validate_gate(lim: Limits) -> None:
+    from relay.core.forwarded import parse_networks
+
+    if lim.max_preauth_per_address >= lim.max_preauth:
+        # Otherwise one address could take every pre-login slot.
+        raise ConfigError("limits.max_preauth_per_address must be below limits.max_preauth")
+    if not 0 <= lim.auth_failure_delay_ms <= 60_000:
+        raise ConfigError("limits.auth_failure_delay_ms must be between 0 and 60000")
+    try:
+        parse_networks(lim.trusted_proxies)
+    except ValueError as exc:
+        raise ConfigError(f"limits.trusted_proxies: {exc}") from None
+    if lim.proxy_protocol and not lim.trusted_proxies:
+        raise ConfigError("limits.proxy_protocol needs the proxies in limits.trusted_proxies")
 
 
 def _validate_company(company: Company) -> None:

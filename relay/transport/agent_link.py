@@ -20,7 +20,7 @@ from websockets.asyncio.server import ServerConnection
 from relay.model import Agent
 from relay.services.container import Services
 from relay.services.enrollment import Proof
-from relay.transport.gate import Gate, peer, receive
+from relay.transport.gate import Gate, receive
 from relay.transport.links import AgentLink, AgentLinks
 from shared.errors import QPError, RemoteProtocolError
 from shared.protocol.close_codes import POLICY_VIOLATION
@@ -53,22 +53,25 @@ async def agent_link(
     body = first.body
     enrollment = services.enrollment
     if first.type == "enroll":
-        reply = await enrollment.enroll(_proof(body, nonce), body["token"], peer(ws))
+        reply = await enrollment.enroll(_proof(body, nonce), body["token"], gate.client(ws))
+        gate.passed(ws)
         await ws.send(encode(Message("enrolled", reply)))
         await ws.close()
     elif first.type == "support":
-        agent, reply = await enrollment.support(_proof(body, nonce), body["code"], peer(ws))
+        agent, reply = await enrollment.support(_proof(body, nonce), body["code"], gate.client(ws))
+        gate.passed(ws)
         await ws.send(encode(Message("support_ok", reply)))
         try:
-            await _linked(services, links, ws, agent)
+            await _linked(services, links, gate, ws, agent)
         finally:
             await enrollment.support_ended(agent)
     elif first.type == "auth":
         agent = await enrollment.authenticate(
-            body["agent_id"][:64], body["signature"], nonce, peer(ws)
+            body["agent_id"][:64], body["signature"], nonce, gate.client(ws)
         )
+        gate.passed(ws)
         welcome = Message("welcome", {"agent_id": agent.id, "name": agent.name})
-        await _linked(services, links, ws, agent, welcome)
+        await _linked(services, links, gate, ws, agent, welcome)
     else:
         raise RemoteProtocolError(f"expected auth, enroll or support, got {first.type}")
 
@@ -80,6 +83,7 @@ def _proof(body: dict[str, Any], nonce: str) -> Proof:
 async def _linked(
     services: Services,
     links: AgentLinks,
+    gate: Gate,
     ws: ServerConnection,
     agent: Agent,
     welcome: Message | None = None,
@@ -91,7 +95,7 @@ async def _linked(
     link = AgentLink(agent.id, ws)
     await links.attach(link)
     await services.directory.seen(agent.id)
-    log.info("agent %s (%s) online from %s", agent.id, agent.name, peer(ws))
+    log.info("agent %s (%s) online from %s", agent.id, agent.name, gate.client(ws))
     state = Linked(services, agent, link)
     try:
         if welcome is not None:

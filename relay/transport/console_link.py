@@ -16,7 +16,7 @@ from relay.api.context import Context
 from relay.api.dispatch import call
 from relay.model import Technician
 from relay.services.container import Services
-from relay.transport.gate import Gate, peer, receive, shown
+from relay.transport.gate import Gate, receive, shown
 from shared.errors import QPError, RemoteProtocolError
 from shared.protocol.messages import CONSOLE_TO_RELAY, Message, encode, error_message
 
@@ -30,7 +30,8 @@ async def console_link(services: Services, gate: Gate, ws: ServerConnection) -> 
         return
     if first.type != "login":
         raise RemoteProtocolError("expected login")
-    tech = await services.directory.login(first.body["token"], peer(ws))
+    tech = await services.directory.login(first.body["token"], gate.client(ws))
+    gate.passed(ws)
     await ws.send(encode(Message("login_ok", {"technician": tech.name, "role": tech.role})))
     limit = services.settings.limits.control_max_size
     while True:

@@ -28,10 +28,11 @@ from websockets.http11 import Request, Response
 from relay.services.container import Services
 from relay.transport.agent_link import agent_link
 from relay.transport.console_link import console_link
-from relay.transport.gate import Gate, peer, refuse
+from relay.transport.gate import Gate, refuse
 from relay.transport.links import AgentLinks
+from relay.transport.proxy_protocol import proxied_connections
 from relay.transport.tunnel import PREFIX, Tunnels
-from shared.errors import AuthError, QPError, RemoteProtocolError
+from shared.errors import AuthError, ConfigError, QPError, RemoteProtocolError
 from shared.protocol.close_codes import INTERNAL_ERROR, PROTOCOL_ERROR
 from shared.protocol.messages import SUBPROTOCOL
 
@@ -58,6 +59,11 @@ class RelayServer:
     async def start(self, listen: Listen) -> str:
         """Start listening; returns the URL actually bound (port 0 resolved)."""
         lim = self.services.settings.limits
+        if lim.proxy_protocol and listen.tls is not None:
+            raise ConfigError(
+                "limits.proxy_protocol needs a plain listener behind the proxy "
+                "(the PROXY header comes before TLS)"
+            )
         self._server = await serve(
             self._route,
             listen.host,
@@ -72,6 +78,9 @@ class RelayServer:
             ping_timeout=lim.ping_timeout,
             process_request=self._process_request,
             server_header="qp-relay",
+            create_connection=(
+                proxied_connections(self.gate.addresses) if lim.proxy_protocol else None
+            ),
         )
         sock = next(iter(self._server.sockets))
         host, port = sock.getsockname()[:2]
@@ -104,24 +113,30 @@ class RelayServer:
                 HTTPStatus.SERVICE_UNAVAILABLE, "not ready: the store refuses writes\n"
             )
         if path in ("/v1/agent", "/v1/console"):
-            if path == "/v1/console" and not self._origin_ok(request):
-                return ws.respond(HTTPStatus.FORBIDDEN, "forbidden origin\n")
+            if path == "/v1/console":
+                origins = request.headers.get_all("Origin")
+                if len(origins) > 1:  # which one would a browser mean? neither
+                    return ws.respond(HTTPStatus.BAD_REQUEST, "more than one Origin header\n")
+                if origins and origins[0] not in self.services.settings.limits.allowed_origins:
+                    return ws.respond(HTTPStatus.FORBIDDEN, "forbidden origin\n")
             return None
         if path.startswith(PREFIX):
-            if self.tunnels.claim(ws, path, request.headers.get("Authorization", "")) is None:
+            bearer = request.headers.get_all("Authorization")
+            if len(bearer) > 1:
+                return ws.respond(HTTPStatus.BAD_REQUEST, "more than one Authorization header\n")
+            if self.tunnels.claim(ws, path, bearer[0] if bearer else "") is None:
                 # Unknown session, wrong, used or expired token: one answer for all.
                 asyncio.ensure_future(
                     self.services.auditor.refused(
-                        "tunnel_refused", "anonymous", path[len(PREFIX) :][:64], peer=peer(ws)
+                        "tunnel_refused",
+                        "anonymous",
+                        path[len(PREFIX) :][:64],
+                        peer=self.gate.client(ws, request),
                     )
                 )
                 return ws.respond(HTTPStatus.FORBIDDEN, "forbidden\n")
             return None
         return ws.respond(HTTPStatus.NOT_FOUND, "not found\n")
-
-    def _origin_ok(self, request: Request) -> bool:
-        origin = request.headers.get("Origin")
-        return origin is None or origin in self.services.settings.limits.allowed_origins
 
     async def _route(self, ws: ServerConnection) -> None:
         path = ws.request.path if ws.request else ""
@@ -130,23 +145,26 @@ class RelayServer:
             return
         # Control links carry small JSON messages until authenticated.
         ws.protocol.max_message_size = self.services.settings.limits.control_max_size
+        if not await self.gate.open(ws):
+            return
         try:
             if path == "/v1/agent":
                 await agent_link(self.services, self.links, self.gate, ws)
             else:
                 await console_link(self.services, self.gate, ws)
         except RemoteProtocolError as exc:
-            log.warning("closing %s link from %s: %s", path, peer(ws), exc)
+            log.warning("closing %s link from %s: %s", path, self.gate.client(ws), exc)
             await ws.close(code=PROTOCOL_ERROR, reason="protocol error")
         except (ConnectionClosed, TimeoutError):
             pass
         except AuthError as exc:
-            self.gate.failed(ws)
-            await refuse(ws, exc)
+            await self.gate.failed(ws, exc)
         except QPError as exc:  # e.g. the database refused a write: tell, don't crash
-            log.error("%s link from %s failed: %s", path, peer(ws), exc)
+            log.error("%s link from %s failed: %s", path, self.gate.client(ws), exc)
             await refuse(ws, exc, code=INTERNAL_ERROR)
         except Exception:
-            log.exception("internal error on %s link from %s", path, peer(ws))
+            log.exception("internal error on %s link from %s", path, self.gate.client(ws))
             with contextlib.suppress(ConnectionClosed):
                 await ws.close(code=INTERNAL_ERROR, reason="internal relay error")
+        finally:
+            self.gate.release(ws)
