@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ class Online(OfflineChannel):
         return True
 
 
-def manager(store: Store, clock: FakeClock, **limits: int) -> SessionManager:
+def manager(store: Store, clock: FakeClock, **limits: Any) -> SessionManager:
     settings = Settings(limits=dataclasses.replace(Limits(), **limits))
     m = SessionManager(store, clock, settings, "rly-1")
     m.ready_grace = 0  # no late "ready" messages in these tests
