@@ -157,10 +157,11 @@ class SessionManager:
         await Auditor(self.store, self.clock).refused(
             "session_refused", tech.id, agent.id, reason="max_sessions_per_technician", cap=cap
         )
+        plural = "s" if cap != 1 else ""
         raise UnavailableError(
-            f"you already have {cap} open sessions, the most this relay allows "
-            "(limits.max_sessions_per_technician); end one with `qp session end ID` "
-            "and try again"
+            f"you have {cap} open session{plural} already, the most this relay allows "
+            f"(limits.max_sessions_per_technician = {cap}); end one with "
+            "`qp session end ID` and try again"
         )
 
     async def _open(self, request: OpenRequest) -> Opened:

@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asyncssh.public_key import SSHOpenSSHCertificate
 
 from relay.model import Agent, Technician
 from relay.services.authorities import create_authorities
 from relay.services.ports import OfflineChannel
+from relay.services.session_limits import certificate_minutes
 from relay.services.sessions import OpenRequest, SessionManager
 from relay.settings import Limits, Settings
 from relay.store.interface import Store
@@ -148,3 +150,26 @@ def test_the_end_reason_is_one_line_for_the_technician() -> None:
     )
     assert describe("idle_timeout: \x1b]52;c;AAAA\x07x") is not None
     assert "\x1b" not in (describe("idle_timeout: \x1b]0;owned\x07") or "")
+
+
+def test_the_certificate_names_the_kind_and_outlives_the_maximum_length(tmp_path: Path) -> None:
+    clock = FakeClock()
+    authorities = create_authorities(tmp_path)
+    limits = Limits(max_duration=120, cert_minutes=10)
+    cert = authorities.sign_session_user(
+        generate_key(),
+        "ses-1",
+        "tec-1",
+        clock.now(),
+        certificate_minutes(limits),
+        permit_pty=True,
+        permit_port_forwarding=True,
+        kind="files",
+    )
+    assert isinstance(cert, SSHOpenSSHCertificate)
+    # asyncssh has no public getter for the key id and validity: read the fields.
+    assert cert._key_id == "technician:tec-1/session:ses-1/kind:files"
+    assert cert._valid_before == int(clock.now().timestamp()) + 130 * 60
+    # A files certificate permits neither a PTY nor port forwards, whatever was asked.
+    assert "permit-pty" not in cert.options
+    assert "permit-port-forwarding" not in cert.options
