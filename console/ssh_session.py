@@ -32,13 +32,13 @@ class Opened:
     agent_name: str
 
 
-def relay_ended(ws: Any) -> str | None:
-    """``session ended: <why> (<reason>)`` when the relay closed the tunnel with an
-    end reason other than a plain completion; None otherwise."""
+def relay_ended(ws: Any, session_id: str) -> str | None:
+    """``session <id> ended: <why> (<reason>)`` when the relay closed the tunnel
+    with an end reason other than a plain completion; None otherwise."""
     rcvd = ws.protocol.close_rcvd
     if rcvd is None or not rcvd.reason or rcvd.reason.startswith("completed"):
         return None
-    return describe(rcvd.reason)
+    return describe(rcvd.reason, session_id)
 
 
 def say_progress(event: dict[str, Any]) -> None:
@@ -98,7 +98,7 @@ async def ssh_session(
     except (asyncssh.Error, ConnectionError) as exc:
         # The tunnel went away under us: the relay stopped or ended the session, the
         # client ended it, or the network broke. One line, no traceback.
-        ended = relay_ended(ws)
+        ended = relay_ended(ws, opened.session_id)
         if ended is not None:
             raise UnavailableError(ended) from exc
         reason = getattr(exc, "reason", "") or str(exc) or type(exc).__name__
@@ -106,7 +106,7 @@ async def ssh_session(
     else:
         # A command or shell cut off by the relay ends "normally" (status 255):
         # say why, in one line.
-        ended = relay_ended(ws)
+        ended = relay_ended(ws, opened.session_id)
         if ended is not None:
             print(f"qp: {ended}", file=sys.stderr, flush=True)
     finally:

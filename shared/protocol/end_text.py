@@ -2,8 +2,8 @@
 
 The relay closes both tunnel ends with a WebSocket close reason of the form
 ``"<end reason>"`` or ``"<end reason>: <detail>"`` (e.g. ``"idle_timeout: idle for
-30 minutes"``); the console turns it into ``session ended: idle for 30 minutes
-(idle_timeout)``. A close reason is at most 123 bytes, so details stay short.
+30 minutes"``); the console turns it into ``session ses-… ended: idle for 30
+minutes (idle_timeout)``. A close reason is at most 123 bytes, so details stay short.
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ def _printable(text: str) -> str:
     return "".join(ch for ch in text if ch.isprintable())[:MAX_CLOSE_REASON]
 
 
-def describe(close: str) -> str | None:
-    """``session ended: <what> (<reason>)`` for a tunnel close reason from the
-    relay, or None when it carries no end reason."""
+def describe(close: str, session_id: str = "") -> str | None:
+    """``session [<id>] ended: <what> (<reason>)`` for a tunnel close reason from
+    the relay, or None when it carries no end reason."""
     close = _printable(close).strip()
     if not close:
         return None
@@ -46,4 +46,5 @@ def describe(close: str) -> str | None:
     if not reason.replace("_", "").isalnum():
         return None
     what = detail or MEANINGS.get(reason, "")
-    return f"session ended: {what} ({reason})" if what else f"session ended ({reason})"
+    session = f"session {_printable(session_id)}" if session_id else "session"
+    return f"{session} ended: {what} ({reason})" if what else f"{session} ended ({reason})"

@@ -68,7 +68,7 @@ async def test_an_idle_session_ends_and_the_technician_reads_why(world: World) -
         row = await ended(node, sid)
     assert row.end_reason == "idle_timeout"
     lines = [line for line in err.decode().splitlines() if line.strip()]
-    assert lines == ["qp: session ended: idle for 30 minutes (idle_timeout)"], lines
+    assert lines == [f"qp: session {sid} ended: idle for 30 minutes (idle_timeout)"], lines
     assert run.proc.returncode != 0
 
 

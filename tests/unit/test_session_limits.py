@@ -145,6 +145,7 @@ async def test_the_technician_cap_refuses_the_extra_session(store: Store, tmp_pa
 def test_the_end_reason_is_one_line_for_the_technician() -> None:
     why = close_reason("idle_timeout", "idle for 30 minutes")
     assert describe(why) == "session ended: idle for 30 minutes (idle_timeout)"
+    assert describe(why, "ses-1") == "session ses-1 ended: idle for 30 minutes (idle_timeout)"
     assert describe("max_duration") == (
         "session ended: it reached the maximum session length (max_duration)"
     )
