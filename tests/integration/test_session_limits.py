@@ -9,6 +9,7 @@ the agent's enforcement of a files session."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import asyncssh
@@ -18,6 +19,7 @@ from harness import BIN, World, timeout
 from relay.app import Relay
 from relay.model import Session
 from shared.clock import SystemClock
+from shared.errors import UnavailableError
 from shared.keys import generate_key, parse_certificate
 from shared.ssh_options import client_options, connect
 from shared.transport import dial
@@ -128,3 +130,16 @@ async def test_a_files_session_gets_sftp_and_no_command(world: World) -> None:
                 await conn.open_connection("127.0.0.1", 9)  # no port forwards
             async with conn.start_sftp_client() as sftp:
                 assert isinstance(await sftp.listdir("."), list)  # SFTP works
+
+
+async def test_the_agent_caps_ssh_connections_that_have_not_logged_in(world: World) -> None:
+    async with node_with_agent(world, "preauth-pc") as _node:
+        config_file = world.root / "agents" / "preauth-pc" / "agent.json"
+        config = json.loads(config_file.read_text())
+        config["max_preauth_ssh_per_agent"] = 1  # read at every offer
+        config_file.write_text(json.dumps(config))
+        admin = profile_of(world, "admin")
+        # The first tunnel is up on the agent's side, its SSH login still to come.
+        await open_session(admin, "preauth-pc", "exec", generate_key())
+        with pytest.raises(UnavailableError, match="too many SSH logins in progress"):
+            await open_session(admin, "preauth-pc", "exec", generate_key())

@@ -15,10 +15,10 @@ from relay.services.authorities import create_authorities
 from relay.services.ports import OfflineChannel
 from relay.services.session_limits import certificate_minutes
 from relay.services.sessions import OpenRequest, SessionManager
-from relay.settings import Limits, Settings
+from relay.settings import DEFAULT_TOML, Limits, Settings, load_settings
 from relay.store.interface import Store
 from shared.clock import FakeClock
-from shared.errors import UnavailableError
+from shared.errors import ConfigError, UnavailableError
 from shared.keys import generate_key
 from shared.protocol.end_text import close_reason, describe
 from shared.protocol.session_state import Event
@@ -174,3 +174,27 @@ def test_the_certificate_names_the_kind_and_outlives_the_maximum_length(tmp_path
     # A files certificate permits neither a PTY nor port forwards, whatever was asked.
     assert "permit-pty" not in cert.options
     assert "permit-port-forwarding" not in cert.options
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("idle_timeout = 0", "limits.idle_timeout must be positive"),
+        ("login_timeout = -1", "limits.login_timeout must be positive"),
+        ("max_sessions_per_technician = 0", "limits.max_sessions_per_technician must be"),
+        ("idle_timeout = 600", "idle_timeout must not exceed limits.max_duration"),
+    ],
+)
+def test_unsafe_limits_are_refused(tmp_path: Path, line: str, message: str) -> None:
+    path = tmp_path / "relay.toml"
+    path.write_text(f"[limits]\n{line}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_settings(path)
+
+
+def test_the_defaults_are_in_the_written_settings(tmp_path: Path) -> None:
+    path = tmp_path / "relay.toml"
+    path.write_text(DEFAULT_TOML.format(public_url=""))
+    limits = load_settings(path).limits
+    assert (limits.idle_timeout, limits.max_duration, limits.login_timeout) == (30, 480, 60)
+    assert limits.max_sessions_per_technician == 10
