@@ -5,7 +5,7 @@ The user CA is trusted for exactly this session's principal; the session's polic
 destinations are reachable, enforced here whatever the certificate says. So is the
 session's kind: a ``files`` session gets the SFTP subsystem only (no command, shell,
 PTY or port forward), whatever the certificate permits. When the certificate's
-validity ends (``not_after`` in the offer) the agent closes the connection.
+validity ends (``expires_in`` seconds in the offer) the agent closes the connection.
 """
 
 from __future__ import annotations
