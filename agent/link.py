@@ -58,6 +58,8 @@ END_ACK_TIMEOUT = 5.0
 RECORDING_CHUNK = 32 * 1024
 #: How long ``qp-agent help`` waits for the relay's answer.
 HELP_TIMEOUT = 15.0
+#: Default cap on SSH connections of this agent that have not logged in yet.
+MAX_PREAUTH_SSH = 8
 
 Send = Callable[[Message], Awaitable[None]]
 
@@ -117,6 +119,8 @@ class AgentRunner:
         self.closed: tuple[int | None, str] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        #: Sessions between dialing the tunnel and a completed SSH login.
+        self._preauth = 0
 
     # -- the link ------------------------------------------------------------------
     async def run_forever(self, stop: asyncio.Event) -> None:
@@ -298,10 +302,20 @@ class AgentRunner:
         policy = self.adjust_policy(dict(raw) if isinstance(raw, dict) else {})
         log.info("session %s offered: %s by %s", sid, session.kind, session.technician)
         self.audit.record("offer", sid, technician=session.technician, kind=session.kind)
+        in_login = False  # counted in self._preauth until the SSH login completes
         try:
             if policy.get("consent") == "attended" or self.always_attended():
                 if not await self._ask_consent(session, send):
                     return
+            if self._preauth >= self.max_preauth_ssh():
+                # SSH connections that have not logged in cost a handshake each: cap them.
+                log.warning("session %s refused: too many SSH logins in progress", sid)
+                self.audit.record("preauth_refused", sid, limit=self.max_preauth_ssh())
+                busy = "the agent has too many SSH logins in progress; try again shortly"
+                await send(Message("session_decline", {"session_id": sid, "reason": busy}))
+                return
+            self._preauth += 1
+            in_login = True
             ws = await open_tunnel(self.ident, offer["tunnel_url"], offer["tunnel_token"])
             await send(Message("session_accept", {"session_id": sid}))
             session.state = "active"
@@ -315,12 +329,25 @@ class AgentRunner:
             )
 
             async def ready() -> None:
+                nonlocal in_login
+                if in_login:
+                    in_login, self._preauth = False, self._preauth - 1
                 try:
                     await send(Message("session_ready", {"session_id": sid}))
                 except Exception as exc:  # the relay learns of the login when the link is back
                     log.warning("session %s: login not reported to the relay: %s", sid, exc)
 
-            await serve_session(self.ident, sid, ws, ctx, policy, on_ready=ready)
+            expires = offer.get("expires_in")
+            await serve_session(
+                self.ident,
+                sid,
+                ws,
+                ctx,
+                policy,
+                on_ready=ready,
+                kind=session.kind,
+                expires_in=float(expires) if isinstance(expires, int) else None,
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -332,7 +359,17 @@ class AgentRunner:
             except Exception as send_exc:
                 log.info("session %s: decline not delivered: %s", sid, send_exc)
         finally:
+            if in_login:
+                self._preauth -= 1
             self.audit.record("session_closed", sid)
+
+    def max_preauth_ssh(self) -> int:
+        """The agent's cap on sessions whose SSH login has not completed yet
+        (``max_preauth_ssh_per_agent`` in its config, default
+        :data:`MAX_PREAUTH_SSH`)."""
+        config = self.files.load_config() if self.files.enrolled() else {}
+        value = config.get("max_preauth_ssh_per_agent", MAX_PREAUTH_SSH)
+        return value if isinstance(value, int) and value > 0 else MAX_PREAUTH_SSH
 
     def _uploader(self, sid: str, send: Send) -> Callable[[Path], Awaitable[None]]:
         """Send a finished recording to the relay in control-message-sized chunks."""

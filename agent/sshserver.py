@@ -2,7 +2,10 @@
 
 The user CA is trusted for exactly this session's principal; the session's policy
 (from the relay's offer) decides the SFTP root and which port-forward
-destinations are reachable, enforced here whatever the certificate says.
+destinations are reachable, enforced here whatever the certificate says. So is the
+session's kind: a ``files`` session gets the SFTP subsystem only (no command, shell,
+PTY or port forward), whatever the certificate permits. When the certificate's
+validity ends (``expires_in`` seconds in the offer) the agent closes the connection.
 """
 
 from __future__ import annotations
@@ -32,9 +35,10 @@ log = logging.getLogger("qp.agent.ssh")
 class SessionServer(asyncssh.SSHServer):
     """Per-connection hooks: port-forward requests checked against policy."""
 
-    def __init__(self, ctx: SessionContext, forwards: ForwardPolicy) -> None:
+    def __init__(self, ctx: SessionContext, forwards: ForwardPolicy, files_only: bool) -> None:
         self._ctx = ctx
         self._forwards = forwards
+        self._files_only = files_only
         self._conn: asyncssh.SSHServerConnection | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
@@ -47,6 +51,11 @@ class SessionServer(asyncssh.SSHServer):
 
     async def _forward(self, host: str, port: int) -> Any:
         assert self._conn is not None
+        if self._files_only:
+            self._ctx.audit.record("forward_refused", self._ctx.session_id, host=host, port=port)
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, "a files session forwards no ports"
+            )
         addresses = await _resolve(host, port)
         if not self._forwards.allows(host, port, addresses):
             self._ctx.audit.record("forward_refused", self._ctx.session_id, host=host, port=port)
@@ -94,28 +103,41 @@ async def serve_session(
     ctx: SessionContext,
     policy: dict[str, Any],
     on_ready: Callable[[], Awaitable[None]] | None = None,
+    *,
+    kind: str = "",
+    expires_in: float | None = None,
 ) -> None:
-    """Serve SSH for ``session_id`` over ``ws`` until the technician leaves."""
+    """Serve SSH for ``session_id`` over ``ws`` until the technician leaves, or
+    until ``expires_in`` seconds (the session certificate's validity) have passed."""
     root = sftp_root(policy)
     forwards = ForwardPolicy.from_offer(policy)
     audit: AgentAudit = ctx.audit
+    files_only = kind == "files"
     options = server_options(
         ident.host_key,
         ident.host_cert,
         ident.user_ca,
         session_id,
-        process_factory=process_handler(ctx),
+        # Without a process factory asyncssh refuses exec and shell requests and
+        # still serves the SFTP subsystem: a files session is a file boundary.
+        process_factory=None if files_only else process_handler(ctx),
         sftp_factory=lambda chan: ConfinedSFTPServer(chan, root, audit, session_id),
-        server_factory=lambda: SessionServer(ctx, forwards),
+        server_factory=lambda: SessionServer(ctx, forwards, files_only),
     )
     conn = await asyncssh.connect_reverse(
         session_id, 0, tunnel=WebSocketTunnel(ws), options=options
     )
-    log.info("session %s: technician connected (sftp root %s)", session_id, root)
+    log.info("session %s: technician connected (%s, sftp root %s)", session_id, kind, root)
+    expiry = None
+    if expires_in is not None:
+        # The certificate expires: no new channels after it, nor the open ones.
+        expiry = asyncio.get_running_loop().call_later(max(0.0, expires_in), conn.close)
     if on_ready is not None:
         await on_ready()  # the relay bills only sessions whose login succeeded
     try:
         await conn.wait_closed()
     finally:
+        if expiry is not None:
+            expiry.cancel()
         conn.close()
         log.info("session %s: closed", session_id)

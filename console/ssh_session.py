@@ -19,6 +19,7 @@ from console.profile import Profile
 from console.rpc import RelayClient
 from shared.errors import AuthError, UnavailableError
 from shared.keys import generate_key, parse_certificate, public_text
+from shared.protocol.end_text import describe
 from shared.ssh_options import client_options, connect
 from shared.transport import dial
 from shared.wstunnel import WebSocketTunnel
@@ -29,6 +30,15 @@ class Opened:
     session_id: str
     agent_id: str
     agent_name: str
+
+
+def relay_ended(ws: Any, session_id: str) -> str | None:
+    """``session <id> ended: <why> (<reason>)`` when the relay closed the tunnel
+    with an end reason other than a plain completion; None otherwise."""
+    rcvd = ws.protocol.close_rcvd
+    if rcvd is None or not rcvd.reason or rcvd.reason.startswith("completed"):
+        return None
+    return describe(rcvd.reason, session_id)
 
 
 def say_progress(event: dict[str, Any]) -> None:
@@ -86,10 +96,19 @@ async def ssh_session(
     try:
         yield conn, opened
     except (asyncssh.Error, ConnectionError) as exc:
-        # The tunnel went away under us: the relay stopped, the client ended the
-        # session, or the network broke. One line, no traceback.
+        # The tunnel went away under us: the relay stopped or ended the session, the
+        # client ended it, or the network broke. One line, no traceback.
+        ended = relay_ended(ws, opened.session_id)
+        if ended is not None:
+            raise UnavailableError(ended) from exc
         reason = getattr(exc, "reason", "") or str(exc) or type(exc).__name__
         raise UnavailableError(f"session {opened.session_id} ended: {reason}") from exc
+    else:
+        # A command or shell cut off by the relay ends "normally" (status 255):
+        # say why, in one line.
+        ended = relay_ended(ws, opened.session_id)
+        if ended is not None:
+            print(f"qp: {ended}", file=sys.stderr, flush=True)
     finally:
         conn.close()
         with contextlib.suppress(Exception):

@@ -74,6 +74,7 @@ class Relay:
         if not sessions.public_url:
             sessions.public_url = url
         self._background.append(asyncio.create_task(sessions.heartbeat_forever()))
+        self._background.append(asyncio.create_task(sessions.sweep_forever()))
         return url
 
     async def stop(self) -> None:

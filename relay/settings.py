@@ -48,9 +48,18 @@ class Limits:
     proxy_protocol: bool = False
     ping_interval: int = 20  # WebSocket keepalive
     ping_timeout: int = 20
-    cert_minutes: int = 10  # validity of a per-session SSH user certificate
+    cert_minutes: int = 10  # margin of a session certificate past max_duration (below)
     host_cert_days: int = 365  # validity of an agent's host certificate
     allowed_origins: tuple[str, ...] = ()  # browser origins allowed on /v1/console
+    # Session limits. A session's certificate is valid for max_duration + cert_minutes
+    # from its issue; the relay ends the session at max_duration from the same moment,
+    # so it never outlives its certificate (the agent also refuses new channels after
+    # the certificate's valid_before). Idle is judged like billing: a minute with at
+    # most billing.activity_noise_bytes of payload is quiet.
+    idle_timeout: int = 30  # minutes without payload before a session ends (idle_timeout)
+    max_duration: int = 480  # minutes a session may last at most (max_duration)
+    login_timeout: int = 60  # seconds from pairing to a completed SSH login (login_timeout)
+    max_sessions_per_technician: int = 10  # concurrent open sessions of one technician
 
 
 @dataclass(frozen=True)
@@ -143,9 +152,13 @@ proxy_protocol = false            # true: they open with a PROXY v1/v2 header na
                                   # the client (on a plain listener only)
 ping_interval = 20
 ping_timeout = 20
-cert_minutes = 10
+cert_minutes = 10             # session certificate margin past max_duration
 host_cert_days = 365
 allowed_origins = []
+idle_timeout = 30             # minutes without payload, then the session ends
+max_duration = 480            # minutes a session lasts at most (its certificate 10 more)
+login_timeout = 60            # seconds from pairing to a completed SSH login
+max_sessions_per_technician = 10
 
 [billing]
 hourly_rate = "90.00"
@@ -247,9 +260,15 @@ def validate(settings: Settings) -> None:
         "auth_failures_per_identity",
         "auth_failures_per_address",
         "throttle_max_keys",
+        "idle_timeout",
+        "max_duration",
+        "login_timeout",
+        "max_sessions_per_technician",
     ):
         if getattr(lim, name) <= 0:
             raise ConfigError(f"limits.{name} must be positive")
+    if lim.idle_timeout > lim.max_duration:
+        raise ConfigError("limits.idle_timeout must not exceed limits.max_duration")
     _validate_gate(lim)
 
 

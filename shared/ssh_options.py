@@ -112,14 +112,15 @@ def server_options(
     user_ca: str,
     session_id: str,
     *,
-    process_factory: Callable[[asyncssh.SSHServerProcess[bytes]], object],
+    process_factory: Callable[[asyncssh.SSHServerProcess[bytes]], object] | None,
     sftp_factory: Callable[[asyncssh.SSHServerChannel[bytes]], asyncssh.SFTPServer] | None = None,
     server_factory: Callable[[], asyncssh.SSHServer] | None = None,
 ) -> asyncssh.SSHServerConnectionOptions:
     """The agent's options for serving session ``session_id``.
 
     Logins need a certificate from ``user_ca`` for principal ``session:<session_id>``.
-    Commands and shells go to ``process_factory``; SFTP is off without ``sftp_factory``;
+    Commands and shells go to ``process_factory`` (refused without one); SFTP is
+    off without ``sftp_factory``;
     no agent or X11 forwarding, no scp.
     """
     return asyncssh.SSHServerConnectionOptions(

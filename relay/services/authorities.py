@@ -50,17 +50,21 @@ class Authorities:
         minutes: int,
         permit_pty: bool,
         permit_port_forwarding: bool,
+        kind: str = "",
     ) -> asyncssh.SSHCertificate:
         """Per-session user certificate: principal ``session:<id>``, minutes of
-        validity, and only the extensions the policy allows."""
+        validity, and only the extensions the policy allows. The key id names the
+        session ``kind``; a ``files`` session gets neither a PTY nor port forwards
+        here, and the agent serves it the SFTP subsystem only (agent/sshserver.py)."""
+        files = kind == "files"
         return self.user_ca.generate_user_certificate(
             user_key,
-            key_id=f"technician:{technician_id}/session:{session_id}",
+            key_id=f"technician:{technician_id}/session:{session_id}/kind:{kind or 'any'}",
             principals=[f"session:{session_id}"],
             valid_after=int((now - CLOCK_SKEW).timestamp()),
             valid_before=int((now + timedelta(minutes=minutes)).timestamp()),
-            permit_pty=permit_pty,
-            permit_port_forwarding=permit_port_forwarding,
+            permit_pty=permit_pty and not files,
+            permit_port_forwarding=permit_port_forwarding and not files,
             permit_agent_forwarding=False,
             permit_x11_forwarding=False,
             permit_user_rc=False,

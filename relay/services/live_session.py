@@ -37,6 +37,10 @@ class LiveSession:
     on_state: StateListener | None = None
     #: Set when the agent reports that the technician's SSH login succeeded.
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    #: The monotonic clock when that report came (idle time counts from it).
+    login_mono: float | None = None
+    #: Why a limit ended the session, for the technician (the tunnel's close reason).
+    end_detail: str = ""
 
     def wall(self, mono: float) -> datetime:
         """The wall-clock time of monotonic instant ``mono``, by the session's anchor."""
@@ -45,6 +49,13 @@ class LiveSession:
     def traffic_minutes(self, noise: int) -> tuple[int, ...]:
         """The minutes (from pairing) that carried more than ``noise`` payload bytes."""
         return tuple(activity.working(self.payload, noise))
+
+    def last_work(self, noise: int) -> float | None:
+        """The monotonic instant of the last payload in a minute above ``noise``."""
+        minutes = activity.working(self.payload, noise)
+        if self.started_mono is None or not minutes:
+            return None
+        return self.started_mono + self.payload[minutes[-1]].last
 
     def quiet(self, noise: int, now_mono: float) -> tuple[int, ...]:
         """Quiet stretches so far, flat (see :func:`relay.core.activity.quiet`)."""

@@ -24,6 +24,7 @@ import asyncssh
 from relay.core import activity, tunnel_tokens
 from relay.core.ids import new_id
 from relay.model import Agent, AuditEvent, Session, Technician
+from relay.services.audit import Auditor
 from relay.services.authorities import Authorities
 from relay.services.live_session import LiveSession
 from relay.services.ports import (
@@ -35,6 +36,7 @@ from relay.services.ports import (
     TunnelEnd,
 )
 from relay.services.session_ledger import SessionLedger
+from relay.services.session_limits import certificate_minutes, overdue
 from relay.services.timekeeping import Timekeeper, default_card
 from relay.settings import Settings
 from relay.store.interface import Store
@@ -42,6 +44,7 @@ from shared.clock import Clock
 from shared.errors import NotFoundError, StorageError, UnavailableError
 from shared.keys import certificate_text
 from shared.protocol.close_codes import GOING_AWAY, NORMAL_CLOSURE, POLICY_VIOLATION
+from shared.protocol.end_text import close_reason
 from shared.protocol.messages import Message
 from shared.protocol.session_state import (
     AGENT,
@@ -66,6 +69,8 @@ NOT_WRITABLE = (
 SESSION_KINDS = ("exec", "shell", "files", "forward", "proxy")
 PTY_KINDS = ("shell", "proxy")
 FORWARD_KINDS = ("forward", "proxy")
+#: Seconds between two sweeps for sessions past a limit (idle, length, login).
+SWEEP_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,8 @@ class SessionManager:
         self._end_lock = asyncio.Lock()
         #: Seconds an ending session waits for a late "ready" from its agent.
         self.ready_grace = 1.0
+        #: Opens in progress per technician, counted against their cap until live.
+        self._opening: dict[str, int] = {}
 
     # -- opening ---------------------------------------------------------------------
     async def open(self, request: OpenRequest) -> Opened:
@@ -138,6 +145,28 @@ class SessionManager:
             raise UnavailableError(NOT_WRITABLE)
         if not self.channel.online(agent.id):
             raise NotFoundError(f"agent {agent.name!r} ({agent.id}) is offline")
+        await self._admit(tech, agent)
+        return await self._open(request)
+
+    async def _admit(self, tech: Technician, agent: Agent) -> None:
+        """Refuse (and audit) a session beyond the technician's concurrent cap."""
+        cap = self.settings.limits.max_sessions_per_technician
+        running = sum(1 for live in self.live.values() if live.row.technician_id == tech.id)
+        if running + self._opening.get(tech.id, 0) < cap:
+            return
+        await Auditor(self.store, self.clock).refused(
+            "session_refused", tech.id, agent.id, reason="max_sessions_per_technician", cap=cap
+        )
+        plural = "s" if cap != 1 else ""
+        raise UnavailableError(
+            f"you have {cap} open session{plural} already, the most this relay allows "
+            f"(limits.max_sessions_per_technician = {cap}); end one with "
+            "`qp session end ID` and try again"
+        )
+
+    async def _open(self, request: OpenRequest) -> Opened:
+        assert self.authorities is not None
+        agent, tech = request.agent, request.technician
         sid = new_id("ses")
         now = self.clock.now()
         cert = self.authorities.sign_session_user(
@@ -145,9 +174,10 @@ class SessionManager:
             sid,
             tech.id,
             now,
-            self.settings.limits.cert_minutes,
+            certificate_minutes(self.settings.limits),
             permit_pty=request.kind in PTY_KINDS,
             permit_port_forwarding=request.permit_forwarding,
+            kind=request.kind,
         )
         audit = (
             AuditEvent(
@@ -159,9 +189,16 @@ class SessionManager:
             ),
             AuditEvent(now, "cert_issued", tech.id, sid, {"principal": f"session:{sid}"}),
         )
-        live, tokens = await self.create(
-            agent.id, tech.id, agent.customer_id, request.kind, request.request, sid, audit
-        )
+        # Until its row is live, this open counts against the technician's cap here.
+        self._opening[tech.id] = self._opening.get(tech.id, 0) + 1
+        try:
+            live, tokens = await self.create(
+                agent.id, tech.id, agent.customer_id, request.kind, request.request, sid, audit
+            )
+        finally:
+            self._opening[tech.id] -= 1
+            if not self._opening[tech.id]:
+                del self._opening[tech.id]
         live.on_state = request.on_state
         await self.advance(live, Event.OFFER)
         tunnel_url = f"{self.public_url}/v1/tunnel/{sid}"
@@ -173,6 +210,7 @@ class SessionManager:
             "kind": request.kind,
             "request": request.request or "",
             "policy": request.policy,
+            "expires_in": certificate_minutes(self.settings.limits) * 60,
         }
         try:
             await self.channel.send(agent.id, Message("session_offer", offer))
@@ -341,6 +379,7 @@ class SessionManager:
         if live is None or not can_apply(live.state, Event.LOGIN_OK) or live.ready.is_set():
             return
         live.ready.set()
+        live.login_mono = self.clock.monotonic()
         now = self.clock.now()
         try:
             await self.store.set_session_state(
@@ -485,8 +524,9 @@ class SessionManager:
         if not live.accepted.done():
             live.accepted.set_result(reason.value)
         code = GOING_AWAY if reason is EndReason.RELAY_SHUTDOWN else NORMAL_CLOSURE
+        why = close_reason(reason.value, live.end_detail)  # the technician's one line
         for end in live.ends.values():
-            asyncio.ensure_future(end.close(code, reason.value))
+            asyncio.ensure_future(end.close(code, why))
         for task in live.tasks:
             if task is not asyncio.current_task():
                 task.cancel()
@@ -515,6 +555,27 @@ class SessionManager:
                 await self.heartbeat_once()
             except Exception as exc:  # keep beating; the next one may succeed
                 log.error("heartbeat not persisted: %s", exc)
+
+    async def sweep_once(self) -> int:
+        """End every session past a limit (see :mod:`relay.services.session_limits`);
+        how many ended."""
+        noise = self.settings.billing.activity_noise_bytes
+        count = 0
+        for live in list(self.live.values()):
+            due = overdue(live, self.settings.limits, noise, self.clock.monotonic())
+            if due is not None:
+                live.end_detail = due[1]
+                count += await self.end(live, due[0])
+        return count
+
+    async def sweep_forever(self) -> None:
+        """One task for all sessions' limits, rather than a timer per session."""
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            try:
+                await self.sweep_once()
+            except Exception as exc:  # keep sweeping; one bad end must not stop the limits
+                log.error("session limits not enforced this round: %s", exc)
 
     async def recover(self) -> int:
         """Close sessions this node left open (a crash) at their last heartbeat."""

@@ -53,6 +53,9 @@ SCHEMAS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "kind": (_STR, True),
         "request": (_STR, False),
         "policy": (_DICT, False),
+        # Seconds the session certificate stays valid: the agent closes the
+        # connection then (relay.services.session_limits has the policy).
+        "expires_in": (_INT, False),
     },
     "session_consent_pending": {"session_id": (_STR, True)},
     "session_ready": {"session_id": (_STR, True)},

@@ -42,6 +42,10 @@ class Event(StrEnum):
     RECOVER = "recover"
     #: The agent reports that the technician's SSH login succeeded.
     LOGIN_OK = "login_ok"
+    # Session limits (relay.settings.Limits), enforced by the relay's sweeper.
+    IDLE_TIMEOUT = "idle_timeout"
+    MAX_DURATION = "max_duration"
+    LOGIN_TIMEOUT = "login_timeout"
 
 
 class EndReason(StrEnum):
@@ -54,6 +58,11 @@ class EndReason(StrEnum):
     TUNNEL_TIMEOUT = "tunnel_timeout"
     RELAY_SHUTDOWN = "relay_shutdown"
     RECOVERED = "recovered"
+    # Session limits: no payload for limits.idle_timeout, limits.max_duration
+    # reached, no SSH login within limits.login_timeout of pairing (never billed).
+    IDLE_TIMEOUT = "idle_timeout"
+    MAX_DURATION = "max_duration"
+    LOGIN_TIMEOUT = "login_timeout"
 
 
 OPEN_STATES = frozenset(State) - {State.ENDED}
@@ -82,6 +91,11 @@ TRANSITIONS: dict[tuple[State, Event], tuple[State, EndReason | None]] = {
     (State.ACTIVE, Event.LOGIN_OK): (State.ACTIVE, None),
     (State.ACTIVE, Event.TECHNICIAN_LEFT): (State.ENDED, EndReason.COMPLETED),
     (State.ACTIVE, Event.CLIENT_LEFT): (State.ENDED, EndReason.COMPLETED),
+    # The limits apply once the tunnel is paired; the states before it have their
+    # own, shorter timeouts (offer, consent, pairing).
+    (State.ACTIVE, Event.IDLE_TIMEOUT): (State.ENDED, EndReason.IDLE_TIMEOUT),
+    (State.ACTIVE, Event.MAX_DURATION): (State.ENDED, EndReason.MAX_DURATION),
+    (State.ACTIVE, Event.LOGIN_TIMEOUT): (State.ENDED, EndReason.LOGIN_TIMEOUT),
     **{
         (state, event): (State.ENDED, reason)
         for state in OPEN_STATES
