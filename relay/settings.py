@@ -37,6 +37,7 @@ class Limits:
     cert_minutes: int = 10  # validity of a per-session SSH user certificate
     host_cert_days: int = 365  # validity of an agent's host certificate
     allowed_origins: tuple[str, ...] = ()  # browser origins allowed on /v1/console
+    help_requests_per_agent: int = 20  # open (unresolved) help requests one agent may have
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ ping_timeout = 20
 cert_minutes = 10
 host_cert_days = 365
 allowed_origins = []
+help_requests_per_agent = 20
 
 [billing]
 hourly_rate = "90.00"
@@ -218,6 +220,7 @@ def validate(settings: Settings) -> None:
         "cert_minutes",
         "max_preauth",
         "auth_failures_per_minute",
+        "help_requests_per_agent",
     ):
         if getattr(lim, name) <= 0:
             raise ConfigError(f"limits.{name} must be positive")
