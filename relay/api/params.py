@@ -23,7 +23,7 @@ MAX_NAME = 120
 PAGE_BYTES = MAX_CONTROL_MESSAGE * 3 // 4
 DEFAULT_PAGE = 100  # rows of a list page unless the caller gives ``limit``
 MAX_PAGE = 500
-MAX_CURSOR = 1000  # characters; a cursor holds one row's sort key
+MAX_CURSOR = 4096  # characters; a cursor holds one row's sort key (names, ids, times)
 
 
 def name(params: Params, key: str, required: bool = True, default: str = "") -> str:
