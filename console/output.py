@@ -29,13 +29,9 @@ def print_json(value: Any) -> None:
 
 
 def print_table(
-    rows: Sequence[dict[str, Any]],
-    columns: Sequence[tuple[str, str]],
-    title: str = "",
-    header: bool = True,
+    rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], title: str = ""
 ) -> None:
-    """``columns`` is ``(key, heading)`` pairs; ``header`` False continues a table
-    printed before (the next rows of a list that is printed page by page)."""
+    """``columns`` is ``(key, heading)`` pairs."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -43,7 +39,7 @@ def print_table(
     if not rows:
         print(f"no {title or 'rows'}")
         return
-    table = Table(title=title or None, show_lines=False, show_header=header)
+    table = Table(title=title or None, show_lines=False)
     for _, heading in columns:
         table.add_column(heading, overflow="fold")
     for row in rows:

@@ -15,7 +15,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from console.output import print_table
+from console.output import safe
 
 if TYPE_CHECKING:
     from console.rpc import RelayClient
@@ -98,6 +98,7 @@ async def show_list(
     as_json = bool(getattr(args, "json", False))
     page: list[Row] = []
     printed = 0
+    table = _Table(columns, title)
 
     def flush() -> None:
         nonlocal printed
@@ -106,8 +107,7 @@ async def show_list(
                 sys.stdout.write(("[" if printed == 0 else ",\n") + json.dumps(item))
                 printed += 1
         elif page:
-            rows = [shape(item) for item in page] if shape else page
-            print_table(rows, columns, title if printed == 0 else "", header=printed == 0)
+            table.print([shape(item) for item in page] if shape else page)
             printed += len(page)
         sys.stdout.flush()
         page.clear()
@@ -136,3 +136,45 @@ def _finish(as_json: bool, printed: int, title: str) -> None:
     elif printed == 0:
         print(f"no {title}")
     sys.stdout.flush()
+
+
+class _Table:
+    """A table printed a chunk of rows at a time that reads as one: the title and
+    headings once, then rows in the columns the first chunk set (a longer cell
+    later folds within its column)."""
+
+    def __init__(self, columns: Sequence[tuple[str, str]], title: str) -> None:
+        self.columns = columns
+        self.title = title
+        self.widths: list[int] | None = None
+
+    def print(self, rows: Sequence[Row]) -> None:
+        from rich import box
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+
+        # Piped output gets room to stay one row per line; a terminal keeps its width.
+        console = Console(width=None if sys.stdout.isatty() else 200)
+        first = self.widths is None
+        cells = [[safe(row.get(key)) for key, _ in self.columns] for row in rows]
+        if self.widths is None:
+            self.widths = [
+                max([len(heading), *(len(line[i]) for line in cells)])
+                for i, (_, heading) in enumerate(self.columns)
+            ]
+            if sum(self.widths) + 3 * len(self.widths) > console.width:
+                self.widths = []  # too wide to pin: let each chunk fit the screen
+        table = Table(
+            title=self.title if first else None,
+            box=box.SIMPLE_HEAD,
+            show_header=first,
+            show_edge=False,
+            pad_edge=False,
+        )
+        for i, (_, heading) in enumerate(self.columns):
+            width = self.widths[i] if self.widths else None
+            table.add_column(heading, overflow="fold", min_width=width, max_width=width)
+        for line in cells:
+            table.add_row(*(Text(cell) for cell in line))
+        console.print(table)
