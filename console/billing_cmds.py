@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from console import paging
 from console.output import print_json, safe, show, show_object
 from console.rpc import RelayClient
 from shared.errors import UsageError
@@ -86,6 +87,7 @@ def add_parsers(sub: Any) -> None:
     time.add_argument("--status", dest="f_status", choices=STATUSES, help="only this status")
     time.add_argument("--from", dest="f_from", metavar="DATE", help="started on or after")
     time.add_argument("--to", dest="f_to", metavar="DATE", help="started on or before")
+    paging.add_flags(time)
     tsub = time.add_subparsers(dest="action", required=False, metavar="[ACTION]")
     t_show = _json(tsub.add_parser("show", help="an entry, every figure explained"))
     t_show.add_argument("id")
@@ -149,6 +151,7 @@ def add_parsers(sub: Any) -> None:
     i_new.add_argument("--reference", help="the customer's reference (PO number)")
     i_list = _json(inv.add_parser("list", help="invoices and credit notes"))
     i_list.add_argument("--customer")
+    paging.add_flags(i_list)
     i_cred = _json(inv.add_parser("credit", help="credit note cancelling an invoice"))
     i_cred.add_argument("id", help="invoice number or id")
     i_cred.add_argument("--reason", default="")
@@ -194,18 +197,6 @@ def add_customer_parser(customer: Any) -> None:
 
 
 # -- helpers ---------------------------------------------------------------------------
-
-
-async def _every(relay: RelayClient, method: str, **params: Any) -> list[dict[str, Any]]:
-    """All pages of a paged list method."""
-    items: list[dict[str, Any]] = []
-    offset = 0
-    while True:
-        page = await relay.call(method, offset=offset, **params)
-        items += page["items"]
-        if page["next"] is None:
-            return items
-        offset = page["next"]
 
 
 def _given(args: argparse.Namespace, **names: str) -> dict[str, Any]:
@@ -325,13 +316,15 @@ async def time_list(relay: RelayClient, args: argparse.Namespace) -> int:
         status="f_status",
         **{"from": "f_from", "to": "f_to"},
     )
-    rows = await _every(relay, "time.search", **filters)
-    if args.json:
-        print_json(rows)
-    else:
-        shown = [{**row, "actual": _duration(row["actual_seconds"])} for row in rows]
-        show(shown, TIME_COLUMNS, False, "time entries")
-    return 0
+    return await paging.show_list(
+        relay,
+        args,
+        "time.search",
+        TIME_COLUMNS,
+        "time entries",
+        lambda row: {**row, "actual": _duration(row["actual_seconds"])},
+        **filters,
+    )
 
 
 async def time_show(relay: RelayClient, args: argparse.Namespace) -> int:
@@ -491,9 +484,10 @@ async def invoice_create(relay: RelayClient, args: argparse.Namespace) -> int:
 
 
 async def invoice_list(relay: RelayClient, args: argparse.Namespace) -> int:
-    rows = await _every(relay, "invoice.list", **_given(args, customer="customer"))
-    show(rows, INVOICE_COLUMNS, args.json, "invoices")
-    return 0
+    filters = _given(args, customer="customer")
+    return await paging.show_list(
+        relay, args, "invoice.list", INVOICE_COLUMNS, "invoices", **filters
+    )
 
 
 async def invoice_credit(relay: RelayClient, args: argparse.Namespace) -> int:

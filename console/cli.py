@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from console import billing_cmds, company_cmds, diagnostics_cmds, help_texts
-from console.output import show, show_object
+from console import billing_cmds, company_cmds, diagnostics_cmds, help_texts, paging
+from console.output import show_object
 from console.profile import Profile
 from console.rpc import RelayClient
 from shared.cli_shape import add_completion, document, finish
@@ -60,7 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     c_add = customer.add_parser("add", help="add a customer")
     c_add.add_argument("name")
     c_add.add_argument("--json", action="store_true")
-    customer.add_parser("list", help="list customers").add_argument("--json", action="store_true")
+    c_list = customer.add_parser("list", help="list customers")
+    c_list.add_argument("--json", action="store_true")
+    paging.add_flags(c_list)
     c_pol = customer.add_parser("policy", help="show or change a customer's session policy")
     c_pol.add_argument("customer")
     _policy_flags(c_pol)
@@ -73,7 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     t_add.add_argument("--role", choices=("technician", "billing", "admin"), default="technician")
     t_add.add_argument("--customer", action="append", default=[], help="may serve (repeat)")
     t_add.add_argument("--json", action="store_true")
-    tech.add_parser("list", help="list technicians").add_argument("--json", action="store_true")
+    t_list = tech.add_parser("list", help="list technicians")
+    t_list.add_argument("--json", action="store_true")
+    paging.add_flags(t_list)
 
     enr = cmd("enroll-token", "agent enrollment tokens").add_subparsers(
         dest="action", required=True
@@ -86,9 +90,11 @@ def _parser() -> argparse.ArgumentParser:
     e_rev = enr.add_parser("revoke", help="revoke a token by id")
     e_rev.add_argument("id")
     e_rev.add_argument("--json", action="store_true")
-    enr.add_parser("list", help="list tokens").add_argument("--json", action="store_true")
+    e_list = enr.add_parser("list", help="list tokens")
+    e_list.add_argument("--json", action="store_true")
+    paging.add_flags(e_list)
 
-    cmd("agents", "agents you can reach", True)
+    paging.add_flags(cmd("agents", "agents you can reach", True))
     agent = cmd("agent", "one agent").add_subparsers(dest="action", required=True)
     a_rev = agent.add_parser("revoke", help="revoke an agent: it can no longer link")
     a_rev.add_argument("agent")
@@ -135,7 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     s_rep.add_argument("file", metavar="SESSION|FILE", help="a session id or an asciicast file")
     s_rep.add_argument("--speed", type=float, default=1.0)
     s_rep.add_argument("--max-wait", type=float, default=2.0, help="cap on idle pauses (s)")
-    cmd("sessions", "recent sessions", True)
+    paging.add_flags(cmd("sessions", "recent sessions, newest first", True), default=200)
     diagnostics_cmds.add_parsers(sub)
     billing_cmds.add_parsers(sub)
     company_cmds.add_parsers(sub)
@@ -275,9 +281,8 @@ async def _customer_add(relay: RelayClient, args: argparse.Namespace) -> int:
 
 
 async def _customer_list(relay: RelayClient, args: argparse.Namespace) -> int:
-    rows = await relay.call("customer.list")
-    show(rows, [("id", "ID"), ("name", "Name"), ("created_at", "Created")], args.json, "customers")
-    return 0
+    cols = [("id", "ID"), ("name", "Name"), ("created_at", "Created")]
+    return await paging.show_list(relay, args, "customer.list", cols, "customers")
 
 
 async def _technician_add(relay: RelayClient, args: argparse.Namespace) -> int:
@@ -298,8 +303,7 @@ async def _technician_list(relay: RelayClient, args: argparse.Namespace) -> int:
         ("level", "Level"),
         ("customers", "Customers"),
     ]
-    show(await relay.call("technician.list"), cols, args.json, "technicians")
-    return 0
+    return await paging.show_list(relay, args, "technician.list", cols, "technicians")
 
 
 async def _enroll_create(relay: RelayClient, args: argparse.Namespace) -> int:
@@ -331,13 +335,11 @@ async def _enroll_list(relay: RelayClient, args: argparse.Namespace) -> int:
         ("expires_at", "Expires"),
         ("usable", "Usable"),
     ]
-    show(await relay.call("enroll_token.list"), cols, args.json, "enrollment tokens")
-    return 0
+    return await paging.show_list(relay, args, "enroll_token.list", cols, "enrollment tokens")
 
 
 async def _agents(relay: RelayClient, args: argparse.Namespace) -> int:
-    show(await relay.call("agent.list"), AGENT_COLUMNS, args.json, "agents")
-    return 0
+    return await paging.show_list(relay, args, "agent.list", AGENT_COLUMNS, "agents")
 
 
 async def _agent_revoke(relay: RelayClient, args: argparse.Namespace) -> int:
@@ -346,8 +348,7 @@ async def _agent_revoke(relay: RelayClient, args: argparse.Namespace) -> int:
 
 
 async def _sessions(relay: RelayClient, args: argparse.Namespace) -> int:
-    show(await relay.call("session.list"), SESSION_COLUMNS, args.json, "sessions")
-    return 0
+    return await paging.show_list(relay, args, "session.list", SESSION_COLUMNS, "sessions")
 
 
 def _policy_changes(args: argparse.Namespace) -> dict[str, Any]:

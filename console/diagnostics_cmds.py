@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from console.output import print_json, safe, show, show_object
+from console import paging
+from console.output import print_json, safe, show_object
 
 if TYPE_CHECKING:
     from console.rpc import RelayClient
@@ -31,8 +32,10 @@ def add_parsers(sub: Any) -> None:
     dg.add_argument("--diff", nargs="*", metavar="ID", help="compare snapshots (default: last two)")
     dg.add_argument("--list", action="store_true", help="list the kept snapshots")
     dg.add_argument("--json", action="store_true")
+    paging.add_flags(dg, default=50)  # for --list
     qu = sub.add_parser("queue", help="open help requests, urgent and oldest first")
     qu.add_argument("--json", action="store_true")
+    paging.add_flags(qu)
     tk = sub.add_parser("take", help="assign a help request to yourself")
     tk.add_argument("request")
     tk.add_argument("--json", action="store_true")
@@ -58,7 +61,6 @@ async def diag(relay: RelayClient, args: argparse.Namespace) -> int:
 
     console = Console()
     if args.list:
-        rows = await relay.call("diag.list", agent=args.agent)
         cols = [
             ("id", "ID"),
             ("taken_at", "Taken"),
@@ -67,8 +69,7 @@ async def diag(relay: RelayClient, args: argparse.Namespace) -> int:
             ("session_id", "Session"),
             ("request", "Request"),
         ]
-        show(rows, cols, args.json, "snapshots")
-        return 0
+        return await paging.show_list(relay, args, "diag.list", cols, "snapshots", agent=args.agent)
     if args.diff is not None:
         ids = [int(x) for x in args.diff[:2] if x.isdigit()]
         params: dict[str, Any] = {"agent": args.agent}
@@ -128,12 +129,9 @@ def _queue_row(r: dict[str, Any]) -> dict[str, Any]:
 
 
 async def queue(relay: RelayClient, args: argparse.Namespace) -> int:
-    rows = await relay.call("request.queue")
-    if args.json:
-        print_json(rows)
-    else:
-        show([_queue_row(r) for r in rows], QUEUE_COLUMNS, False, "help requests")
-    return 0
+    return await paging.show_list(
+        relay, args, "request.queue", QUEUE_COLUMNS, "help requests", _queue_row
+    )
 
 
 async def take(relay: RelayClient, args: argparse.Namespace) -> int:

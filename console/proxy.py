@@ -22,6 +22,7 @@ from typing import Any
 import asyncssh
 from websockets.exceptions import ConnectionClosed
 
+from console import paging
 from console.keyagent import KeyAgent, socket_path, socket_prefix
 from console.profile import Profile, home
 from console.rpc import RelayClient
@@ -141,7 +142,7 @@ def ssh_config(agents: list[dict[str, Any]], host_ca: str, qp_path: str) -> tupl
 async def write_ssh_config(profile: Profile, write: bool) -> int:
     technician_key()
     async with RelayClient(profile) as relay:
-        agents = await relay.call("agent.list")
+        agents = await paging.collect(relay, "agent.list")
         who = await relay.call("whoami")
     qp_path = os.path.abspath(sys.argv[0]) if sys.argv[0] else "qp"
     text, known_hosts = ssh_config(agents, who["host_ca"], qp_path)

@@ -22,6 +22,18 @@ from shared.errors import UsageError
 
 
 @dataclass(frozen=True)
+class Keyset:
+    """One page of a list the store reads: at most ``limit`` rows in the list's own
+    order, starting after the row whose sort key is ``after`` (None: from the top),
+    of the customers in ``customer_ids`` only when it is given (a technician's
+    scope, so that a page is never filled with rows the caller may not see)."""
+
+    limit: int
+    after: tuple[Any, ...] | None = None
+    customer_ids: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
 class Customer:
     id: str
     name: str
@@ -287,6 +299,7 @@ class EntryQuery:
     invoice_id: str | None = None
     limit: int | None = None
     offset: int = 0
+    after: tuple[datetime, str] | None = None  # (started_at, id) of the last entry seen
     with_details: bool = True  # False leaves ``details`` empty (cheap bulk reads)
 
 

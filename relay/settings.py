@@ -60,6 +60,7 @@ class Limits:
     max_duration: int = 480  # minutes a session may last at most (max_duration)
     login_timeout: int = 60  # seconds from pairing to a completed SSH login (login_timeout)
     max_sessions_per_technician: int = 10  # concurrent open sessions of one technician
+    help_requests_per_agent: int = 20  # open (unresolved) help requests one agent may have
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ idle_timeout = 30             # minutes without payload, then the session ends
 max_duration = 480            # minutes a session lasts at most (its certificate 10 more)
 login_timeout = 60            # seconds from pairing to a completed SSH login
 max_sessions_per_technician = 10
+help_requests_per_agent = 20
 
 [billing]
 hourly_rate = "90.00"
@@ -264,6 +266,7 @@ def validate(settings: Settings) -> None:
         "max_duration",
         "login_timeout",
         "max_sessions_per_technician",
+        "help_requests_per_agent",
     ):
         if getattr(lim, name) <= 0:
             raise ConfigError(f"limits.{name} must be positive")

@@ -8,14 +8,21 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
 from relay.api.context import OFFICE, Context, Method
-from relay.api.params import Params, day, offset, page, required_text, text
+from relay.api.params import Params, day, keyset, offset, page, required_text, text
 from relay.billing.exports import CSV_DIALECTS
 from relay.billing.invoice_build import month_period
 from relay.billing.prepaid import Terms, minutes_left
 from relay.billing.ratecard import LEVELS, SERVICE_TYPES, RateCard
 from relay.billing.ubl import Profile
 from relay.core.ids import new_id
-from relay.model import Customer, CustomerBilling, PrepaidBlock, PrepaidTerms, RateCardRecord
+from relay.model import (
+    Customer,
+    CustomerBilling,
+    InvoiceRecord,
+    PrepaidBlock,
+    PrepaidTerms,
+    RateCardRecord,
+)
 from relay.services.invoicing import line_json, summary
 from shared.clock import iso
 from shared.errors import NotFoundError, UsageError
@@ -327,19 +334,27 @@ async def invoice_list(ctx: Context, params: Params) -> Any:
     customer = None
     if name := text(params, "customer"):
         customer = await ctx.services.directory.customer_named(ctx.tech, name)
-    start = offset(params)
+    asked = keyset(params, ("int", "int"))
+    office = ctx.services.office
+    found = await office.invoices(customer, asked)
     names = await ctx.services.directory.names()
-    records = await ctx.services.office.invoices(customer)
-    numbers = {r.id: r.number for r in records}
-    rows = [
-        {
+    # A credit note and its invoice may fall on different pages: numbers of all.
+    numbers = {r.id: r.number for r in await office.invoices(None)} if found else {}
+
+    def row(r: InvoiceRecord) -> dict[str, Any]:
+        return {
             **summary(r, names.customer(r.customer_id)),
             "credits": numbers.get(r.credits_invoice_id or ""),
             "credited_by": numbers.get(r.credited_by_id or ""),
         }
-        for r in records[start:]
-    ]
-    return page(rows, start, more=False)
+
+    return page(found, asked, row, _number_key)
+
+
+def _number_key(r: InvoiceRecord) -> tuple[int, int]:
+    """An invoice's sort key: year and sequence (``2026-000042`` → 2026, 42)."""
+    year, _, seq = r.number.partition("-")
+    return (int(year), int(seq))
 
 
 async def invoice_credit(ctx: Context, params: Params) -> Any:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from relay.api.context import ALL, STAFF, Context, Method
-from relay.api.params import Params, name, whole
+from relay.api.params import Params, keyset, name, page
+from relay.model import HelpRequest
+from relay.services.directory import in_scope
 from relay.services.help_requests import snapshot_meta
 from shared.errors import UnavailableError
 
@@ -29,9 +32,11 @@ async def diag_get(ctx: Context, params: Params) -> Any:
 
 
 async def diag_list(ctx: Context, params: Params) -> Any:
+    """One page of an agent's snapshots (metadata), newest first."""
     agent = await ctx.services.directory.agent(ctx.tech, name(params, "agent"))
-    limit = whole(params, "limit", 50, 1, 1000)
-    return [snapshot_meta(s) for s in await ctx.services.diagnostics.history(agent.id, limit)]
+    asked = keyset(params, ("int",))
+    found = await ctx.services.diagnostics.history(agent.id, asked)
+    return page(found, asked, snapshot_meta, lambda s: (s.id,))
 
 
 async def diag_pair(ctx: Context, params: Params) -> Any:
@@ -48,8 +53,15 @@ async def diag_pair(ctx: Context, params: Params) -> Any:
 
 
 async def request_queue(ctx: Context, params: Params) -> Any:
-    """Requests not yet resolved: urgent first, then oldest first."""
-    return await ctx.services.requests.queue(ctx.tech, bool(params.get("open_only")))
+    """One page of the requests not yet resolved: urgent first, then oldest first."""
+    asked = in_scope(ctx.tech, keyset(params, ("int", "time", "int")))
+    found = await ctx.services.requests.queue(bool(params.get("open_only")), asked)
+    return page(found, asked, lambda f: f[1], lambda f: _queue_key(f[0]))
+
+
+def _queue_key(r: HelpRequest) -> tuple[int, datetime, int]:
+    """The queue's sort key: urgent (0) before the rest (1), then oldest first."""
+    return (0 if r.urgent else 1, r.created_at, r.id)
 
 
 async def request_show(ctx: Context, params: Params) -> Any:

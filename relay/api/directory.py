@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from relay.api.context import ADMIN, ALL, STAFF, Context, Method
-from relay.api.params import Params, name, whole
+from relay.api.params import Params, keyset, name, page, whole
 from relay.core.authorization import ROLES
+from relay.model import Agent, Customer, EnrollToken, Technician
 from shared.clock import iso
 from shared.errors import UsageError
 
@@ -39,11 +40,20 @@ async def customer_add(ctx: Context, params: Params) -> Any:
     return {"id": customer.id, "name": customer.name, "created_at": iso(customer.created_at)}
 
 
+def _by_name(record: Agent | Customer | Technician) -> tuple[str, str]:
+    """The sort key of lists in name order."""
+    return (record.name, record.id)
+
+
 async def customer_list(ctx: Context, params: Params) -> Any:
-    return [
-        {"id": c.id, "name": c.name, "created_at": iso(c.created_at)}
-        for c in await ctx.services.directory.customers(ctx.tech)
-    ]
+    """One page of the customers the caller serves, by name."""
+    asked = keyset(params, ("text", "text"))
+    found = await ctx.services.directory.customers(ctx.tech, asked)
+
+    def row(c: Customer) -> dict[str, Any]:
+        return {"id": c.id, "name": c.name, "created_at": iso(c.created_at)}
+
+    return page(found, asked, row, _by_name)
 
 
 async def technician_add(ctx: Context, params: Params) -> Any:
@@ -61,18 +71,22 @@ async def technician_add(ctx: Context, params: Params) -> Any:
 
 
 async def technician_list(ctx: Context, params: Params) -> Any:
+    """One page of the technicians, by name."""
     directory = ctx.services.directory
+    asked = keyset(params, ("text", "text"))
+    found = await directory.technicians(asked)
     names = await directory.names()
-    return [
-        {
+
+    def row(t: Technician) -> dict[str, Any]:
+        return {
             "id": t.id,
             "name": t.name,
             "role": t.role,
             "level": t.level,
             "customers": [names.customer(c) for c in t.customer_ids],
         }
-        for t in await directory.technicians()
-    ]
+
+    return page(found, asked, row, _by_name)
 
 
 async def enroll_token_create(ctx: Context, params: Params) -> Any:
@@ -98,11 +112,15 @@ async def enroll_token_revoke(ctx: Context, params: Params) -> Any:
 
 
 async def enroll_token_list(ctx: Context, params: Params) -> Any:
+    """One page of the enrollment tokens of the caller's customers, newest first."""
     directory = ctx.services.directory
+    asked = keyset(params, ("time", "text"))
+    found = await directory.enroll_tokens(ctx.tech, asked)
     names = await directory.names()
     now = ctx.services.clock.now()
-    return [
-        {
+
+    def row(t: EnrollToken) -> dict[str, Any]:
+        return {
             "id": t.id,
             "customer": names.customer(t.customer_id),
             "expires_at": iso(t.expires_at),
@@ -110,19 +128,23 @@ async def enroll_token_list(ctx: Context, params: Params) -> Any:
             "usable": not t.revoked and t.uses_left > 0 and t.expires_at > now,
             "revoked": t.revoked,
         }
-        for t in await directory.enroll_tokens(ctx.tech)
-    ]
+
+    return page(found, asked, row, lambda t: (t.created_at, t.id))
 
 
 async def agent_list(ctx: Context, params: Params) -> Any:
+    """One page of the agents the caller may see, by name."""
     directory = ctx.services.directory
-    names = await directory.names()
+    asked = keyset(params, ("text", "text"))
+    found = await directory.agents(ctx.tech, asked)
+    customers = {c.id: c.name for c in await directory.customers(ctx.tech)}
     worst = await directory.worst_findings()
-    return [
-        {
+
+    def row(a: Agent) -> dict[str, Any]:
+        return {
             "id": a.id,
             "name": a.name,
-            "customer": names.customer(a.customer_id),
+            "customer": customers.get(a.customer_id, a.customer_id),
             "online": directory.online(a.id),
             "revoked": a.revoked,
             "enrolled_at": iso(a.enrolled_at),
@@ -130,8 +152,8 @@ async def agent_list(ctx: Context, params: Params) -> Any:
             "worst_finding": worst.get(a.id),
             "support": a.ephemeral,
         }
-        for a in await directory.agents(ctx.tech)
-    ]
+
+    return page(found, asked, row, _by_name)
 
 
 async def agent_revoke(ctx: Context, params: Params) -> Any:

@@ -3,17 +3,27 @@
 
 from __future__ import annotations
 
+import base64
 import json
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from relay.model import Keyset
 from shared.errors import UsageError
+from shared.protocol.messages import MAX_CONTROL_MESSAGE
 
 Params = dict[str, Any]
+_R = TypeVar("_R")
 
 MAX_NAME = 120
-PAGE_BYTES = 56_000  # of JSON per page, inside one 64 KiB control message
+#: JSON of a page's items: with the reply's envelope, well inside the one control
+#: message a console accepts (64 KiB), however large the rows.
+PAGE_BYTES = MAX_CONTROL_MESSAGE * 3 // 4
+DEFAULT_PAGE = 100  # rows of a list page unless the caller gives ``limit``
+MAX_PAGE = 500
+MAX_CURSOR = 4096  # characters; a cursor holds one row's sort key (names, ids, times)
 
 
 def name(params: Params, key: str, required: bool = True, default: str = "") -> str:
@@ -108,14 +118,82 @@ def _offset(when: datetime) -> str:
     return f"{text[:3]}:{text[3:]}"
 
 
-def page(rows: list[dict[str, Any]], start: int, more: bool) -> dict[str, Any]:
-    """As many of ``rows`` as fit :data:`PAGE_BYTES`; ``next`` says where to go on."""
-    used, items = 0, list[dict[str, Any]]()
-    for row in rows:
-        size = len(json.dumps(row, separators=(",", ":")))
+def keyset(
+    params: Params, kinds: Sequence[str], customer_ids: Sequence[str] | None = None
+) -> Keyset:
+    """Which page of a list the caller asks for: ``limit`` rows (default
+    :data:`DEFAULT_PAGE`, at most :data:`MAX_PAGE`) after ``cursor`` (the ``next`` of
+    the page before; absent for the first). ``kinds`` are the types of the list's
+    sort key, one of ``text``, ``int``, ``time``. The store is asked for one row
+    more than the page holds: that row only says whether there is a next page."""
+    limit = whole(params, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    cursor = params.get("cursor")
+    after = None if cursor is None else _read_cursor(cursor, kinds)
+    scope = None if customer_ids is None else tuple(customer_ids)
+    return Keyset(limit + 1, after, scope)
+
+
+def page(
+    found: Sequence[_R],
+    asked: Keyset,
+    row: Callable[[_R], dict[str, Any]],
+    key: Callable[[_R], tuple[Any, ...]],
+) -> dict[str, Any]:
+    """One page of a list: ``{"items": [...], "next": cursor or null}``.
+
+    ``found`` is what the store returned for ``asked`` (up to one row more than the
+    page). Items stop at the page's row count or at :data:`PAGE_BYTES` of JSON,
+    whichever comes first, so that a reply fits one control message whatever the
+    rows hold; ``next`` is the sort key of the last item shown, as an opaque cursor,
+    and null when nothing follows.
+    """
+    used, items, last = 0, list[dict[str, Any]](), None
+    for record in found[: asked.limit - 1]:
+        item = row(record)
+        size = len(json.dumps(item, separators=(",", ":")))
         if items and used + size > PAGE_BYTES:
             break
         used += size
-        items.append(row)
-    done = len(items) == len(rows) and not more
-    return {"items": items, "next": None if done else start + len(items)}
+        items.append(item)
+        last = record
+    if last is None or len(items) == len(found):
+        return {"items": items, "next": None}
+    return {"items": items, "next": _write_cursor(key(last))}
+
+
+def _write_cursor(key: tuple[Any, ...]) -> str:
+    """A sort key as an opaque, URL-safe string."""
+    values = [v.isoformat() if isinstance(v, datetime) else v for v in key]
+    raw = json.dumps(values, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _read_cursor(cursor: Any, kinds: Sequence[str]) -> tuple[Any, ...]:
+    """The sort key a cursor of :func:`_write_cursor` holds; UsageError if it is
+    not one this list gave (wrong shape or types)."""
+    wrong = UsageError("cursor is not one this list gave; start again without it")
+    if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR:
+        raise wrong
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except ValueError:
+        raise wrong from None
+    if not isinstance(values, list) or len(values) != len(kinds):
+        raise wrong
+    return tuple(_key_value(value, kind, wrong) for value, kind in zip(values, kinds, strict=True))
+
+
+def _key_value(value: Any, kind: str, wrong: UsageError) -> Any:
+    if kind == "text" and isinstance(value, str):
+        return value
+    if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
+        if -(2**63) <= value < 2**63:  # what SQLite can compare
+            return value
+    if kind == "time" and isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            raise wrong from None
+        if when.tzinfo is not None:
+            return when.astimezone(UTC)
+    raise wrong

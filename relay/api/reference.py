@@ -1,12 +1,21 @@
 """The reference of every console method: who may call it, what it takes, what it
 returns. ``tests/unit/test_api_reference.py`` keeps it in step with the method
-tables, so this is the page to read (and to give a web console's author)."""
+tables, so this is the page to read (and to give a web console's author).
+
+Every list method is paged the same way (``PAGED``): ``limit`` rows per page
+(default 100, at most 500; fewer when the rows would not fit one control message)
+and ``cursor``, the ``next`` of the page before (absent for the first page). The
+result is ``{items: [...], next}``, ``next`` null on the last page. A cursor is
+opaque: pass it back as it came.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from relay.api.context import ADMIN, ALL, OFFICE, STAFF
+
+PAGED = {"limit": "?rows per page (1..500, default 100)", "cursor": "?next of the page before"}
 
 
 @dataclass(frozen=True)
@@ -21,7 +30,9 @@ REFERENCE: dict[str, Entry] = {
     "whoami": Entry(ALL, {}, "id, name, role, level, relay_id, host_ca"),
     "relay.status": Entry(ADMIN, {}, "relay_id, live_sessions, store_write_transactions"),
     "customer.add": Entry(ADMIN, {"name": "customer name"}, "id, name, created_at"),
-    "customer.list": Entry(ALL, {}, "[id, name, created_at] of customers the caller serves"),
+    "customer.list": Entry(
+        ALL, PAGED, "page {items: [id, name, created_at], next} of customers the caller serves"
+    ),
     "technician.add": Entry(
         ADMIN,
         {
@@ -32,18 +43,25 @@ REFERENCE: dict[str, Entry] = {
         },
         "id, name, role, level, token (shown once)",
     ),  # fmt: skip
-    "technician.list": Entry(ADMIN, {}, "[id, name, role, level, customers]"),
+    "technician.list": Entry(
+        ADMIN, PAGED, "page {items: [id, name, role, level, customers], next}, by name"
+    ),
     "enroll_token.create": Entry(
         STAFF,
         {"customer": "customer name", "ttl": "?seconds", "uses": "?count"},
         "id, token, customer, expires_at, uses, command",
     ),
     "enroll_token.revoke": Entry(STAFF, {"id": "token id"}, "id, revoked"),
-    "enroll_token.list": Entry(ALL, {}, "[id, customer, expires_at, uses_left, usable, revoked]"),
+    "enroll_token.list": Entry(
+        ALL,
+        PAGED,
+        "page {items: [id, customer, expires_at, uses_left, usable, revoked], next}, newest first",
+    ),
     "agent.list": Entry(
         ALL,
-        {},
-        "[id, name, customer, online, revoked, enrolled_at, last_seen_at, worst_finding, support]",
+        PAGED,
+        "page {items: [id, name, customer, online, revoked, enrolled_at, last_seen_at,"
+        " worst_finding, support], next}, by name",
     ),
     "agent.revoke": Entry(ADMIN, {"agent": "id or name"}, "id, name, revoked"),
     # -- sessions and policy
@@ -58,7 +76,7 @@ REFERENCE: dict[str, Entry] = {
         "session_id, agent_id, agent_name, tunnel_url, tunnel_token, certificate, host_ca; "
         "events {session_id, state} while the client is asked",
     ),  # fmt: skip
-    "session.list": Entry(ALL, {"limit": "?count"}, "[sessions, newest first]"),
+    "session.list": Entry(ALL, PAGED, "page {items: [sessions], next}, newest first"),
     "session.end": Entry(STAFF, {"session": "session id"}, "id, ended"),
     "session.recording": Entry(
         ALL, {"session": "session id", "offset": "?bytes"}, "data (base64), offset, total"
@@ -80,9 +98,17 @@ REFERENCE: dict[str, Entry] = {
     "diag.get": Entry(
         ALL, {"agent": "id or name", "refresh": "?bool", "id": "?snapshot id"}, "snapshot"
     ),
-    "diag.list": Entry(ALL, {"agent": "id or name", "limit": "?count"}, "[snapshot metadata]"),
+    "diag.list": Entry(
+        ALL,
+        {"agent": "id or name", **PAGED},
+        "page {items: [snapshot metadata], next}, newest first",
+    ),
     "diag.pair": Entry(ALL, {"agent": "id or name", "a": "?id", "b": "?id"}, "a, b snapshots"),
-    "request.queue": Entry(ALL, {"open_only": "?bool"}, "[requests, urgent then oldest]"),
+    "request.queue": Entry(
+        ALL,
+        {"open_only": "?bool", **PAGED},
+        "page {items: [requests], next}, urgent first, then oldest",
+    ),
     "request.show": Entry(ALL, {"request": "REQ-n"}, "request, snapshots, sessions"),
     "request.take": Entry(STAFF, {"request": "REQ-n"}, "label, state, assigned_to"),
     "request.close": Entry(
@@ -97,9 +123,9 @@ REFERENCE: dict[str, Entry] = {
             "status": "?draft|approved|invoiced",
             "from": "?YYYY-MM-DD",
             "to": "?YYYY-MM-DD",
-            "offset": "?n",
+            **PAGED,
         },
-        "page {items: [entries], next}",
+        "page {items: [entries], next}, by start",
     ),  # fmt: skip
     "time.show": Entry(ALL, {"id": "entry id"}, "entry, explanation, history"),
     "time.edit": Entry(
@@ -198,7 +224,9 @@ REFERENCE: dict[str, Entry] = {
         "invoice summary, prepaid_minutes, notes, shown_lines",
     ),
     "invoice.list": Entry(
-        OFFICE, {"customer": "?name", "offset": "?n"}, "page {items: [invoices], next}"
+        OFFICE,
+        {"customer": "?name", **PAGED},
+        "page {items: [invoices], next}, most recent number first",
     ),
     "invoice.credit": Entry(OFFICE, {"id": "invoice id or number", "reason": "?"}, "credit note"),
     "invoice.export": Entry(

@@ -6,10 +6,11 @@ import base64
 from typing import Any
 
 from relay.api.context import ADMIN, ALL, STAFF, Context, Method
-from relay.api.params import Params, name, whole
+from relay.api.params import Params, keyset, name, page, whole
 from relay.core import policy as policies
 from relay.core.authorization import may_serve, sees_all_customers
 from relay.model import Session
+from relay.services.directory import in_scope
 from relay.services.names import Names
 from relay.services.sessions import FORWARD_KINDS, SESSION_KINDS, OpenRequest
 from shared.clock import iso
@@ -88,13 +89,11 @@ def session_json(s: Session, names: Names) -> dict[str, Any]:
 
 
 async def session_list(ctx: Context, params: Params) -> Any:
-    limit = whole(params, "limit", 200, 1, 10000)
+    """One page of the sessions of the caller's customers, newest first."""
+    asked = in_scope(ctx.tech, keyset(params, ("time", "text")))
+    found = await ctx.services.sessions.recent(asked.limit, asked)
     names = await ctx.services.directory.names()
-    return [
-        session_json(s, names)
-        for s in await ctx.services.sessions.recent(limit)
-        if may_serve(ctx.tech, s.customer_id)
-    ]
+    return page(found, asked, lambda s: session_json(s, names), lambda s: (s.created_at, s.id))
 
 
 async def session_end(ctx: Context, params: Params) -> Any:

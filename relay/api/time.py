@@ -1,7 +1,8 @@
 """Console API methods for time entries: list, show, edit, add manual work, approve.
 
-Lists come in pages that fit one control message (``next`` is the offset of the
-following page, or null); the console asks until it has them all.
+Lists come in pages that fit one control message (``next`` is the cursor of the
+following page, or null; see :func:`relay.api.params.page`); the console asks until
+it has them all.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from relay.api.context import ALL, OFFICE, Context, Method
-from relay.api.params import Params, day, moment, offset, page, required_text, text
+from relay.api.params import Params, day, keyset, moment, page, required_text, text
 from relay.billing.explain import render_text
 from relay.core.authorization import sees_all_customers
 from relay.model import ENTRY_STATUSES, BillableEntry, EntryQuery, Technician
@@ -20,7 +21,6 @@ from relay.services.time_entries import MAX_NOTES, default_explanation
 from shared.clock import iso
 from shared.errors import NotFoundError, UsageError
 
-PAGE_ROWS = 500
 MAX_IDS = 500
 
 
@@ -65,7 +65,7 @@ async def time_search(ctx: Context, params: Params) -> Any:
     """Entries by customer, technician, status and local start date (both days
     included); technicians get only their own drafts."""
     services, tech = ctx.services, ctx.tech
-    start = offset(params)
+    asked = keyset(params, ("time", "text"))
     query: dict[str, Any] = {}
     if customer := text(params, "customer"):
         query["customer_id"] = (await services.directory.customer_named(tech, customer)).id
@@ -90,11 +90,12 @@ async def time_search(ctx: Context, params: Params) -> Any:
             return {"items": [], "next": None}
         query.update(technician_id=tech.id, status="draft")
     found, invoices = await services.entries.search(
-        EntryQuery(**query, limit=PAGE_ROWS + 1, offset=start, with_details=False)
+        EntryQuery(**query, limit=asked.limit, after=asked.after, with_details=False)
     )
     names = await services.directory.names()
-    rows = [entry_row(e, names, invoices) for e in found[:PAGE_ROWS]]
-    return page(rows, start, more=len(found) > PAGE_ROWS)
+    return page(
+        found, asked, lambda e: entry_row(e, names, invoices), lambda e: (e.started_at, e.id)
+    )
 
 
 async def _row(ctx: Context, entry: BillableEntry) -> dict[str, Any]:

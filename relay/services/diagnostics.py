@@ -11,7 +11,7 @@ import logging
 import secrets
 from typing import Any
 
-from relay.model import SnapshotRecord
+from relay.model import Keyset, SnapshotRecord
 from relay.services.ports import AgentChannel
 from relay.settings import Settings
 from relay.store.interface import Store
@@ -171,9 +171,9 @@ class Diagnostics:
             raise NotFoundError("no diagnostics yet for this agent, and it is offline")
         return await self.of_agent(agent_id, await self.refresh(agent_id))
 
-    async def history(self, agent_id: str, limit: int) -> list[SnapshotRecord]:
-        """The agent's snapshots, newest first."""
-        return await self.store.list_snapshots(agent_id, limit=limit)
+    async def history(self, agent_id: str, page: Keyset) -> list[SnapshotRecord]:
+        """One page of the agent's snapshots, newest first."""
+        return await self.store.list_snapshots(agent_id, page=page)
 
     async def pair(
         self, agent_id: str, a: int | None, b: int | None

@@ -4,13 +4,14 @@ applies the caller's scope, so unknown and forbidden look the same."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from relay.core import policy as policies
-from relay.core.authorization import may_serve, resolve_agent, visible_agents
+from relay.core.authorization import may_serve, resolve_agent, sees_all_customers, visible_agents
 from relay.core.ids import new_id, new_token, token_hash
-from relay.model import Agent, AuditEvent, Customer, EnrollToken, Technician
+from relay.model import Agent, AuditEvent, Customer, EnrollToken, Keyset, Technician
 from relay.services.names import Names
 from relay.services.ports import AgentChannel
 from relay.services.sessions import SessionManager
@@ -59,8 +60,10 @@ class Directory:
         await self.store.add_customer(customer, audit=(audit,))
         return customer
 
-    async def customers(self, tech: Technician) -> list[Customer]:
-        """The customers ``tech`` may serve, by name."""
+    async def customers(self, tech: Technician, page: Keyset | None = None) -> list[Customer]:
+        """The customers ``tech`` may serve (all, or one page), by name."""
+        if page is not None:
+            return await self.store.list_customers(in_scope(tech, page))
         return [c for c in await self.store.list_customers() if may_serve(tech, c.id)]
 
     async def customer_named(self, tech: Technician, name: str) -> Customer:
@@ -84,8 +87,9 @@ class Directory:
         await self.store.add_technician(new, token_hash(token), audit=(audit,))
         return new, token
 
-    async def technicians(self) -> list[Technician]:
-        return await self.store.list_technicians()
+    async def technicians(self, page: Keyset | None = None) -> list[Technician]:
+        """Every technician (or one page), by name."""
+        return await self.store.list_technicians(page)
 
     async def technician_named(self, name: str) -> Technician:
         """A technician by name or id."""
@@ -110,7 +114,12 @@ class Directory:
         await self.store.add_enroll_token(record, token_hash(token), audit=(audit,))
         return record, token
 
-    async def enroll_tokens(self, tech: Technician) -> list[EnrollToken]:
+    async def enroll_tokens(
+        self, tech: Technician, page: Keyset | None = None
+    ) -> list[EnrollToken]:
+        """The tokens of customers ``tech`` may serve (all, or one page), newest first."""
+        if page is not None:
+            return await self.store.list_enroll_tokens(in_scope(tech, page))
         return [t for t in await self.store.list_enroll_tokens() if may_serve(tech, t.customer_id)]
 
     async def revoke_enroll_token(self, actor: Technician, token_id: str) -> None:
@@ -121,8 +130,10 @@ class Directory:
         await self.store.revoke_enroll_token(token_id, audit=(audit,))
 
     # -- agents --------------------------------------------------------------------------
-    async def agents(self, tech: Technician) -> list[Agent]:
-        """The agents ``tech`` may see, revoked ones included."""
+    async def agents(self, tech: Technician, page: Keyset | None = None) -> list[Agent]:
+        """The agents ``tech`` may see (all, or one page), revoked ones included."""
+        if page is not None:
+            return await self.store.list_agents(in_scope(tech, page))
         return visible_agents(await self.store.list_agents(), tech)
 
     async def agent(self, tech: Technician, ref: str) -> Agent:
@@ -202,3 +213,8 @@ def _merge(current: dict[str, Any], changes: dict[str, Any], clear: list[str]) -
     for key in clear:
         merged.pop(key, None)
     return merged
+
+
+def in_scope(tech: Technician, page: Keyset) -> Keyset:
+    """``page`` limited to the customers ``tech`` may serve (all for the office)."""
+    return page if sees_all_customers(tech) else replace(page, customer_ids=tech.customer_ids)

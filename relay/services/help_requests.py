@@ -4,12 +4,14 @@ written together with its audit record."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from relay.core import help_requests as hr
 from relay.core.authorization import may_serve
-from relay.model import Agent, AuditEvent, HelpRequest, SnapshotRecord, Technician
+from relay.model import Agent, AuditEvent, HelpRequest, Keyset, SnapshotRecord, Technician
+from relay.services.audit import Auditor
 from relay.services.diagnostics import Diagnostics
 from relay.services.names import Names
 from relay.store.interface import Store
@@ -17,6 +19,8 @@ from shared.clock import Clock, iso
 from shared.errors import ConflictError, NotFoundError, RemoteProtocolError
 
 log = logging.getLogger("qp.relay.requests")
+
+STATUS_BYTES = 40_000  # of a client's request list, inside one 64 KiB message
 
 
 def snapshot_meta(s: SnapshotRecord) -> dict[str, Any]:
@@ -35,10 +39,19 @@ def snapshot_meta(s: SnapshotRecord) -> dict[str, Any]:
 class HelpRequests:
     """The help-request queue of the relay."""
 
-    def __init__(self, store: Store, diagnostics: Diagnostics, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        diagnostics: Diagnostics,
+        clock: Clock,
+        auditor: Auditor,
+        per_agent: int = 20,
+    ) -> None:
         self.store = store
         self.diagnostics = diagnostics
         self.clock = clock
+        self.auditor = auditor
+        self.per_agent = per_agent  # limits.help_requests_per_agent: open ones at a time
 
     # -- from clients ------------------------------------------------------------------
     async def ask(self, agent: Agent, text: str, urgent: bool, snapshot: Any) -> dict[str, Any]:
@@ -46,6 +59,16 @@ class HelpRequests:
         text = hr.clean_text(text)
         if not text:
             return {"error": 'say what is wrong, e.g. qp-agent help "printer offline"'}
+        waiting = await self.store.count_help_requests(agent.id, hr.ACTIVE)
+        if waiting >= self.per_agent:
+            # Checked before the snapshot is kept: a flood costs neither rows nor disk.
+            await self.auditor.refused(
+                "help_request_refused", agent.id, hr.LABEL, reason="too_many_open", open=waiting
+            )
+            return {
+                "error": f"this machine has {waiting} open help requests, the most the IT "
+                "company accepts; wait until one is resolved (qp-agent help --status)"
+            }
         snapshot_id = None
         if isinstance(snapshot, dict):
             try:
@@ -63,9 +86,13 @@ class HelpRequests:
         return {"number": number, "label": hr.label(number), "state": "open"}
 
     async def status(self, agent: Agent) -> list[dict[str, Any]]:
-        """The client's own requests, as ``qp-agent help --status`` shows them."""
-        return [
-            {
+        """The client's own requests, as ``qp-agent help --status`` shows them: the
+        newest that fit :data:`STATUS_BYTES` of JSON (one message to the agent),
+        oldest first."""
+        shown: list[dict[str, Any]] = []
+        used = 0
+        for r in reversed(await self.store.list_help_requests(agent_id=agent.id)):
+            row = {
                 "number": r.id,
                 "label": hr.label(r.id),
                 "text": r.text,
@@ -75,8 +102,11 @@ class HelpRequests:
                 "updated_at": iso(r.updated_at),
                 "resolution": r.resolution,
             }
-            for r in await self.store.list_help_requests(agent_id=agent.id)
-        ]
+            used += len(json.dumps(row))
+            if shown and used > STATUS_BYTES:
+                break
+            shown.append(row)
+        return shown[::-1]
 
     # -- for technicians -------------------------------------------------------------
     async def visible(self, tech: Technician, ref: str) -> HelpRequest:
@@ -87,15 +117,16 @@ class HelpRequests:
             raise NotFoundError(f"no request {hr.label(number)} that you can see")
         return found
 
-    async def queue(self, tech: Technician, open_only: bool) -> list[dict[str, Any]]:
-        """Requests not yet resolved: urgent first, then oldest first."""
+    async def queue(
+        self, open_only: bool, page: Keyset
+    ) -> list[tuple[HelpRequest, dict[str, Any]]]:
+        """One page of the requests not yet resolved (urgent first, then oldest
+        first), each with its row as the queue shows it; ``page`` carries the
+        technician's customers."""
         states = ("open",) if open_only else hr.ACTIVE
-        found = [
-            r for r in await self.store.list_help_requests(states) if may_serve(tech, r.customer_id)
-        ]
-        found.sort(key=lambda r: (not r.urgent, r.created_at, r.id))
+        found = await self.store.help_request_queue(states, page)
         names = await Names.load(self.store)
-        return [await self.describe(r, names) for r in found]
+        return [(r, await self.describe(r, names)) for r in found]
 
     async def show(self, tech: Technician, ref: str) -> dict[str, Any]:
         """One request with its snapshots and sessions."""
@@ -133,7 +164,8 @@ class HelpRequests:
             "updated_at": iso(r.updated_at),
             "resolution": r.resolution,
             "findings": [
-                {"severity": f.get("severity"), "title": f.get("title")} for f in findings
+                {"severity": _short(f.get("severity")), "title": _short(f.get("title"))}
+                for f in findings
             ],
         }
 
@@ -176,3 +208,11 @@ class HelpRequests:
         if found.state in ("open", "assigned"):
             await self.move(tech, found, "start", assigned_to=found.assigned_to or tech.id)
         return hr.label(found.id)
+
+
+def _short(value: Any) -> Any:
+    """A finding's field as a list row shows it: text cut to 200 characters, so a
+    snapshot's long title never makes a queue page too large to send."""
+    if isinstance(value, str):
+        return value[:200]
+    return value if isinstance(value, int | float) or value is None else None

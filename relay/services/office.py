@@ -32,6 +32,7 @@ from relay.model import (
     Customer,
     CustomerBilling,
     InvoiceRecord,
+    Keyset,
     PrepaidBalance,
     PrepaidBlock,
     PrepaidTerms,
@@ -283,8 +284,12 @@ class Office:
         audit = AuditEvent(self.clock.now(), "invoice_create", actor.id, draft.id, detail)
         return await self.store.create_invoice(draft, audit=(audit,))
 
-    async def invoices(self, customer: Customer | None) -> list[InvoiceRecord]:
-        return await self.store.list_invoices(customer.id if customer else None)
+    async def invoices(
+        self, customer: Customer | None, page: Keyset | None = None
+    ) -> list[InvoiceRecord]:
+        """Invoices and credit notes (of ``customer`` when given; all, or one page),
+        the most recent number first."""
+        return await self.store.list_invoices(customer.id if customer else None, page)
 
     async def credit(
         self, actor: Technician, ref: str, reason: str

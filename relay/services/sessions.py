@@ -23,7 +23,7 @@ import asyncssh
 
 from relay.core import activity, tunnel_tokens
 from relay.core.ids import new_id
-from relay.model import Agent, AuditEvent, Session, Technician
+from relay.model import Agent, AuditEvent, Keyset, Session, Technician
 from relay.services.audit import Auditor
 from relay.services.authorities import Authorities
 from relay.services.live_session import LiveSession
@@ -299,10 +299,11 @@ class SessionManager:
         now = self.clock.now()
         await self.store.audit(now, "recording_stored", agent_id, session_id, bytes=size)
 
-    async def recent(self, limit: int) -> list[Session]:
-        """The most recent sessions of the relay, newest first. A session open on
-        this node shows the state it is in now (short-lived states are not written)."""
-        rows = await self.store.list_sessions(limit)
+    async def recent(self, limit: int, page: Keyset | None = None) -> list[Session]:
+        """The most recent sessions of the relay (``limit``, or one page), newest
+        first. A session open on this node shows the state it is in now (short-lived
+        states are not written)."""
+        rows = await self.store.list_sessions(limit, page)
         return [self._as_now(row) for row in rows]
 
     def _as_now(self, row: Session) -> Session:

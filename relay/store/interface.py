@@ -40,6 +40,7 @@ from relay.model import (
     HelpRequest,
     InvoiceDraft,
     InvoiceRecord,
+    Keyset,
     PrepaidBalance,
     PrepaidBlock,
     PrepaidTerms,
@@ -106,8 +107,9 @@ class CoreStore(ABC):
         """By name, case-insensitive."""
 
     @abstractmethod
-    async def list_customers(self) -> list[Customer]:
-        """All customers ordered by name."""
+    async def list_customers(self, page: Keyset | None = None) -> list[Customer]:
+        """All customers ordered by name, then id; with ``page``, one page of them
+        (sort key: name, id; scope: the customer's own id)."""
 
     # -- technicians -------------------------------------------------------------
     @abstractmethod
@@ -124,8 +126,9 @@ class CoreStore(ABC):
     async def get_technician(self, technician_id: str) -> Technician | None: ...
 
     @abstractmethod
-    async def list_technicians(self) -> list[Technician]:
-        """All technicians ordered by name."""
+    async def list_technicians(self, page: Keyset | None = None) -> list[Technician]:
+        """All technicians ordered by name, then id; with ``page``, one page of
+        them (sort key: name, id; ``customer_ids`` is ignored)."""
 
     # -- enrollment tokens -------------------------------------------------------
     @abstractmethod
@@ -148,8 +151,9 @@ class CoreStore(ABC):
         when the change is)."""
 
     @abstractmethod
-    async def list_enroll_tokens(self) -> list[EnrollToken]:
-        """All tokens, newest first."""
+    async def list_enroll_tokens(self, page: Keyset | None = None) -> list[EnrollToken]:
+        """All tokens, newest first; with ``page``, one page of them (sort key:
+        created_at, id, descending)."""
 
     @abstractmethod
     async def set_customer_policy(
@@ -182,8 +186,9 @@ class CoreStore(ABC):
     async def get_agent(self, agent_id: str) -> Agent | None: ...
 
     @abstractmethod
-    async def list_agents(self) -> list[Agent]:
-        """All agents (revoked included) ordered by name, then id."""
+    async def list_agents(self, page: Keyset | None = None) -> list[Agent]:
+        """All agents (revoked included) ordered by name, then id; with ``page``,
+        one page of them (sort key: name, id)."""
 
     @abstractmethod
     async def revoke_agent(self, agent_id: str, *, audit: Sequence[AuditEvent] = ()) -> bool:
@@ -241,8 +246,9 @@ class CoreStore(ABC):
         """Sessions not yet ended (of one node when given), oldest first."""
 
     @abstractmethod
-    async def list_sessions(self, limit: int = 200) -> list[Session]:
-        """Most recent sessions first."""
+    async def list_sessions(self, limit: int = 200, page: Keyset | None = None) -> list[Session]:
+        """Most recent sessions first: ``limit`` of them, or with ``page`` one page
+        (sort key: created_at, id, descending)."""
 
     # -- time entries ------------------------------------------------------------------
     @abstractmethod
@@ -281,9 +287,14 @@ class DiagnosticsStore(ABC):
 
     @abstractmethod
     async def list_snapshots(
-        self, agent_id: str | None = None, session_id: str | None = None, limit: int = 50
+        self,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        limit: int = 50,
+        page: Keyset | None = None,
     ) -> list[SnapshotRecord]:
-        """Newest first, filtered by agent and/or session."""
+        """Newest first, filtered by agent and/or session: ``limit`` of them, or with
+        ``page`` one page (sort key: id, descending; ``customer_ids`` is ignored)."""
 
     @abstractmethod
     async def worst_findings(self) -> dict[str, str | None]:
@@ -305,6 +316,15 @@ class DiagnosticsStore(ABC):
         self, states: tuple[str, ...] | None = None, agent_id: str | None = None
     ) -> list[HelpRequest]:
         """Oldest first."""
+
+    @abstractmethod
+    async def help_request_queue(self, states: tuple[str, ...], page: Keyset) -> list[HelpRequest]:
+        """One page of the requests in ``states``, urgent first, then oldest first
+        (sort key: 0 when urgent else 1, created_at, number)."""
+
+    @abstractmethod
+    async def count_help_requests(self, agent_id: str, states: tuple[str, ...]) -> int:
+        """How many of the agent's requests are in ``states``."""
 
     @abstractmethod
     async def update_help_request(
@@ -494,8 +514,11 @@ class BillingStore(ABC):
         """By id or number, with its lines."""
 
     @abstractmethod
-    async def list_invoices(self, customer_id: str | None = None) -> list[InvoiceRecord]:
-        """Most recent number first; lines are not loaded (see ``line_count``)."""
+    async def list_invoices(
+        self, customer_id: str | None = None, page: Keyset | None = None
+    ) -> list[InvoiceRecord]:
+        """Most recent number first; lines are not loaded (see ``line_count``). With
+        ``page``, one page (sort key: year, sequence, descending)."""
 
 
 class Store(CoreStore, DiagnosticsStore, BillingStore, ABC):

@@ -18,9 +18,17 @@ from relay.model import Technician
 from relay.services.container import Services
 from relay.transport.gate import Gate, receive, shown
 from shared.errors import QPError, RemoteProtocolError
-from shared.protocol.messages import CONSOLE_TO_RELAY, Message, encode, error_message
+from shared.protocol.messages import (
+    CONSOLE_TO_RELAY,
+    MAX_CONTROL_MESSAGE,
+    Message,
+    encode,
+    error_message,
+)
 
 log = logging.getLogger("qp.relay.console")
+
+TOO_LARGE = "the answer is too large for one message; see the relay log"
 
 
 async def console_link(services: Services, gate: Gate, ws: ServerConnection) -> None:
@@ -38,7 +46,14 @@ async def console_link(services: Services, gate: Gate, ws: ServerConnection) -> 
         msg = await receive(ws, CONSOLE_TO_RELAY, limit)
         if msg.type != "call":
             raise RemoteProtocolError("expected call")
-        await ws.send(encode(await _answer(services, tech, msg, ws)))
+        reply = encode(await _answer(services, tech, msg, ws))
+        if len(reply.encode()) > MAX_CONTROL_MESSAGE:
+            # The console would drop the link (1009): answer with an error instead.
+            log.error(
+                "answer to %s is %d bytes, over one message", msg.body["method"][:60], len(reply)
+            )
+            reply = encode(error_message("internal", TOO_LARGE, msg.id))
+        await ws.send(reply)
 
 
 async def _answer(

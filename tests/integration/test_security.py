@@ -118,7 +118,7 @@ async def wait_session_ended(profile: Profile, session_id: str) -> dict[str, Any
     deadline = time.monotonic() + timeout(15)
     async with RelayClient(profile) as client:
         while True:
-            rows = {s["id"]: s for s in await client.call("session.list")}
+            rows = {s["id"]: s for s in (await client.call("session.list"))["items"]}
             row: dict[str, Any] = rows[session_id]
             if row["state"] == "ended":
                 return row
@@ -268,7 +268,7 @@ async def test_reused_tunnel_token_and_third_end_are_refused(
 
     # Nothing was opened beside the legitimate pair, which still works end to end.
     async with RelayClient(profile) as client:
-        rows = {s["id"]: s for s in await client.call("session.list")}
+        rows = {s["id"]: s for s in (await client.call("session.list"))["items"]}
     assert rows[sid]["state"] == "active"
     cert = parse_certificate(info["certificate"])
     await touch_through(ws, info, key, cert, tmp_path / "legit-pair")

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from relay.model import AuditEvent, HelpRequest, SnapshotRecord
+from relay.model import AuditEvent, HelpRequest, Keyset, SnapshotRecord
+from relay.store.sqlite import paging
 from relay.store.sqlite.base import SQLiteBase
 from relay.store.sqlite.codec import columns, decode, encode, insert_sql
 
@@ -57,14 +58,15 @@ class SQLiteDiagnostics(SQLiteBase):
         agent_id: str | None = None,
         session_id: str | None = None,
         limit: int = 50,
+        page: Keyset | None = None,
     ) -> list[SnapshotRecord]:
-        """Newest first, filtered by agent and/or session."""
+        """Newest first, filtered by agent and/or session: ``limit`` of them, or one page."""
         where, params = _where(agent_id=agent_id, session_id=session_id)
-        rows = await self._fetch(
-            "list snapshots",
-            f"SELECT * FROM snapshots{where} ORDER BY id DESC LIMIT ?",
-            (*params, limit),
+        terms = [where.removeprefix(" WHERE ")] if where else []
+        sql, listed = paging.select(
+            "SELECT * FROM snapshots", page or Keyset(limit), ("id",), True, None, terms, params
         )
+        rows = await self._fetch("list snapshots", sql, listed)
         return [decode(SnapshotRecord, row) for row in rows]
 
     async def worst_findings(self) -> dict[str, str | None]:
@@ -117,6 +119,30 @@ class SQLiteDiagnostics(SQLiteBase):
             "list help requests", f"SELECT * FROM help_requests{where} ORDER BY id", params
         )
         return [decode(HelpRequest, row) for row in rows]
+
+    async def help_request_queue(self, states: tuple[str, ...], page: Keyset) -> list[HelpRequest]:
+        """One page of the requests in ``states``: urgent first, then oldest first
+        (sort key: 0 for urgent else 1, ``created_at``, number)."""
+        marks = ", ".join("?" for _ in states) or "NULL"
+        sql, params = paging.select(
+            "SELECT * FROM help_requests",
+            page,
+            ("(1 - urgent)", "created_at", "id"),
+            terms=[f"state IN ({marks})"],
+            params=states,
+        )
+        rows = await self._fetch("list help requests", sql, params)
+        return [decode(HelpRequest, row) for row in rows]
+
+    async def count_help_requests(self, agent_id: str, states: tuple[str, ...]) -> int:
+        """How many of the agent's requests are in ``states``."""
+        marks = ", ".join("?" for _ in states) or "NULL"
+        rows = await self._fetch(
+            "count help requests",
+            f"SELECT COUNT(*) FROM help_requests WHERE agent_id = ? AND state IN ({marks})",
+            (agent_id, *states),
+        )
+        return int(rows[0][0])
 
     async def update_help_request(
         self,

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from relay.model import Agent, AuditEvent, Customer, EnrollToken, SupportCode, Technician
+from relay.model import Agent, AuditEvent, Customer, EnrollToken, Keyset, SupportCode, Technician
+from relay.store.sqlite import paging
 from relay.store.sqlite.base import SQLiteBase
 from relay.store.sqlite.codec import columns, decode, encode, insert_sql
 
@@ -54,9 +55,10 @@ class SQLiteDirectory(SQLiteBase):
         rows = await self._fetch("find customer", "SELECT * FROM customers WHERE name = ?", (name,))
         return decode(Customer, rows[0]) if rows else None
 
-    async def list_customers(self) -> list[Customer]:
-        """All customers ordered by name, case-insensitively."""
-        rows = await self._fetch("list customers", "SELECT * FROM customers ORDER BY name, id")
+    async def list_customers(self, page: Keyset | None = None) -> list[Customer]:
+        """All customers (or one page) ordered by name, case-insensitively."""
+        sql, params = paging.select("SELECT * FROM customers", page, ("name", "id"), scope="id")
+        rows = await self._fetch("list customers", sql, params)
         return [decode(Customer, row) for row in rows]
 
     async def set_customer_policy(
@@ -85,12 +87,21 @@ class SQLiteDirectory(SQLiteBase):
             )
             await self._write_audit(db, audit)
 
-    async def _technicians(self, what: str, where: str, params: Sequence[Any]) -> list[Technician]:
-        """Technicians matching ``where`` (on alias ``t``) with their scopes, by name."""
+    async def _technicians(
+        self, what: str, where: str, params: Sequence[Any], page: Keyset | None = None
+    ) -> list[Technician]:
+        """Technicians matching ``where`` (on alias ``t``) with their scopes, by name
+        (one page of them when ``page`` is given)."""
+        terms = [where.removeprefix("WHERE ")] if where else []
+        sql, listed = paging.select(
+            "SELECT t.* FROM technicians t", page, ("t.name", "t.id"), False, None, terms, params
+        )
         async with self._transaction(what, write=False) as db:
-            rows = await db.execute_fetchall(
-                f"SELECT t.* FROM technicians t {where} ORDER BY t.name, t.id", params
-            )
+            rows = await db.execute_fetchall(sql, listed)
+            if page is not None:
+                ids = [row["id"] for row in rows] or [""]
+                where = f"WHERE t.id IN ({', '.join('?' for _ in ids)})"
+                params = ids
             scopes = await db.execute_fetchall(
                 "SELECT tc.technician_id, tc.customer_id FROM technician_customers tc"
                 f" JOIN technicians t ON t.id = tc.technician_id {where}"
@@ -116,9 +127,9 @@ class SQLiteDirectory(SQLiteBase):
         found = await self._technicians("read technician", "WHERE t.id = ?", (technician_id,))
         return found[0] if found else None
 
-    async def list_technicians(self) -> list[Technician]:
-        """All technicians ordered by name."""
-        return await self._technicians("list technicians", "", ())
+    async def list_technicians(self, page: Keyset | None = None) -> list[Technician]:
+        """All technicians (or one page) ordered by name."""
+        return await self._technicians("list technicians", "", (), page)
 
     # -- enrollment tokens -------------------------------------------------------------------
 
@@ -158,10 +169,13 @@ class SQLiteDirectory(SQLiteBase):
         sql = "UPDATE enroll_tokens SET revoked = 1 WHERE id = ?"
         return await self._run("revoke enrollment token", sql, (token_id,), audit=audit) > 0
 
-    async def list_enroll_tokens(self) -> list[EnrollToken]:
-        """All tokens, newest first."""
-        sql = "SELECT * FROM enroll_tokens ORDER BY created_at DESC, id DESC"
-        return [decode(EnrollToken, row) for row in await self._fetch("list tokens", sql)]
+    async def list_enroll_tokens(self, page: Keyset | None = None) -> list[EnrollToken]:
+        """All tokens (or one page), newest first."""
+        sql, params = paging.select(
+            "SELECT * FROM enroll_tokens", page, ("created_at", "id"), descending=True
+        )
+        rows = await self._fetch("list tokens", sql, params)
+        return [decode(EnrollToken, row) for row in rows]
 
     # -- support codes -------------------------------------------------------------------
 
@@ -208,9 +222,10 @@ class SQLiteDirectory(SQLiteBase):
         rows = await self._fetch("read agent", "SELECT * FROM agents WHERE id = ?", (agent_id,))
         return decode(Agent, rows[0]) if rows else None
 
-    async def list_agents(self) -> list[Agent]:
-        """All agents (revoked included) ordered by name, then id."""
-        rows = await self._fetch("list agents", "SELECT * FROM agents ORDER BY name, id")
+    async def list_agents(self, page: Keyset | None = None) -> list[Agent]:
+        """All agents (or one page; revoked included) ordered by name, then id."""
+        sql, params = paging.select("SELECT * FROM agents", page, ("name", "id"))
+        rows = await self._fetch("list agents", sql, params)
         return [decode(Agent, row) for row in rows]
 
     async def revoke_agent(self, agent_id: str, *, audit: Sequence[AuditEvent] = ()) -> bool:

@@ -107,6 +107,10 @@ class SQLiteEntries(SQLiteBase):
             if value is not None:
                 where.append(column)
                 params.append(encode(value))
+        if query.after is not None:
+            # Keyset: the page after the entry with this (started_at, id).
+            where.append("(started_at, id) > (?, ?)")
+            params += [encode(value) for value in query.after]
         selected = "*" if query.with_details else _LIGHT_COLUMNS
         sql = f"SELECT {selected} FROM time_entries"
         if where:

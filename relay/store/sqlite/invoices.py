@@ -26,11 +26,13 @@ from relay.model import (
     InvoiceDraft,
     InvoiceLineRecord,
     InvoiceRecord,
+    Keyset,
     PrepaidBalance,
     PrepaidBlock,
     PrepaidTerms,
     format_number,
 )
+from relay.store.sqlite import paging
 from relay.store.sqlite.base import SQLiteBase
 from relay.store.sqlite.codec import columns, decode, encode, insert_sql
 from relay.store.sqlite.entries import insert_edits
@@ -208,10 +210,18 @@ class SQLiteInvoices(SQLiteBase):
         except NotFoundError:
             return None
 
-    async def list_invoices(self, customer_id: str | None = None) -> list[InvoiceRecord]:
-        """Most recent number first; lines are not loaded (see ``line_count``)."""
-        where, params = ("WHERE i.customer_id = ?", (customer_id,)) if customer_id else ("", ())
-        rows = await self._fetch("list invoices", _invoice_sql(where), params)
+    async def list_invoices(
+        self, customer_id: str | None = None, page: Keyset | None = None
+    ) -> list[InvoiceRecord]:
+        """Most recent number first (or one page, sort key: year, sequence); lines
+        are not loaded (see ``line_count``)."""
+        terms, params = (["i.customer_id = ?"], [customer_id]) if customer_id else ([], [])
+        more, more_params = paging.conditions(page, ("i.year", "i.seq"), True, "i.customer_id")
+        where = paging.where([*terms, *more])
+        sql = _invoice_sql(where) + (" LIMIT ?" if page else "")
+        rows = await self._fetch(
+            "list invoices", sql, [*params, *more_params, *([page.limit] if page else [])]
+        )
         return [decode(InvoiceRecord, row, lines=()) for row in rows]
 
     async def _invoice_by(
@@ -221,7 +231,7 @@ class SQLiteInvoices(SQLiteBase):
         what: str,
         lines: tuple[InvoiceLineRecord, ...] | None = None,
     ) -> InvoiceRecord:
-        rows = await self._fetch(what, _invoice_sql(f"WHERE {where}"), params)
+        rows = await self._fetch(what, _invoice_sql(f" WHERE {where}"), params)
         if not rows:
             raise NotFoundError(f"no invoice {params[0]!r}")
         if lines is None:
@@ -235,7 +245,7 @@ def _invoice_sql(where: str) -> str:
     return (
         "SELECT i.*, c.id AS credited_by_id,"
         " (SELECT COUNT(*) FROM invoice_lines l WHERE l.invoice_id = i.id) AS line_count"
-        f" FROM invoices i LEFT JOIN invoices c ON c.credits_invoice_id = i.id {where}"
+        f" FROM invoices i LEFT JOIN invoices c ON c.credits_invoice_id = i.id{where}"
         " ORDER BY i.year DESC, i.seq DESC"
     )
 

@@ -9,7 +9,16 @@ from typing import Any
 
 import aiosqlite
 
-from relay.model import AuditEvent, AuditRecord, Session, SessionBeat, SessionClose, TimeEntry
+from relay.model import (
+    AuditEvent,
+    AuditRecord,
+    Keyset,
+    Session,
+    SessionBeat,
+    SessionClose,
+    TimeEntry,
+)
+from relay.store.sqlite import paging
 from relay.store.sqlite.base import SQLiteBase
 from relay.store.sqlite.codec import columns, decode, encode, insert_sql
 
@@ -126,10 +135,13 @@ class SQLiteSessions(SQLiteBase):
         )
         return [decode(Session, row) for row in rows]
 
-    async def list_sessions(self, limit: int = 200) -> list[Session]:
-        """Most recent sessions first."""
-        sql = "SELECT * FROM sessions ORDER BY created_at DESC, id DESC LIMIT ?"
-        return [decode(Session, row) for row in await self._fetch("list sessions", sql, (limit,))]
+    async def list_sessions(self, limit: int = 200, page: Keyset | None = None) -> list[Session]:
+        """Most recent sessions first: ``limit`` of them, or one page."""
+        sql, params = paging.select(
+            "SELECT * FROM sessions", page or Keyset(limit), ("created_at", "id"), descending=True
+        )
+        rows = await self._fetch("list sessions", sql, params)
+        return [decode(Session, row) for row in rows]
 
     # -- time entries ------------------------------------------------------------------------
 
