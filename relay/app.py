@@ -60,6 +60,8 @@ class Relay:
             tap=tap,
         )
         relay = cls(store, services, links)
+        if await services.directory.stamp_token_expiry():
+            log.info("tokens without an expiry now expire in limits.technician_token_days")
         recovered = await services.sessions.recover()
         if recovered:
             log.warning(

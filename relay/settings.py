@@ -51,6 +51,8 @@ class Limits:
     cert_minutes: int = 10  # validity of a per-session SSH user certificate
     host_cert_days: int = 365  # validity of an agent's host certificate
     allowed_origins: tuple[str, ...] = ()  # browser origins allowed on /v1/console
+    technician_token_days: int = 90  # a technician's API token works this long
+    technician_token_warn_days: int = 7  # warn at login and whoami this close to expiry
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,8 @@ ping_timeout = 20
 cert_minutes = 10
 host_cert_days = 365
 allowed_origins = []
+technician_token_days = 90        # a new or rotated token works this many days
+technician_token_warn_days = 7    # qp login and qp whoami warn this close to expiry
 
 [billing]
 hourly_rate = "90.00"
@@ -237,6 +241,12 @@ def validate(settings: Settings) -> None:
     if not warn.is_finite() or warn < 0 or warn != warn.to_integral_value():
         raise ConfigError("billing.prepaid_warn_below_hours must be 0 or more whole minutes")
     _validate_company(settings.company)
+    if not 0 < lim.technician_token_days <= 3650:
+        raise ConfigError("limits.technician_token_days must be between 1 and 3650")
+    if not 0 <= lim.technician_token_warn_days < lim.technician_token_days:
+        raise ConfigError(
+            "limits.technician_token_warn_days must be 0 or more and below technician_token_days"
+        )
     for name in (
         "control_max_size",
         "tunnel_max_size",

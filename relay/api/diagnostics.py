@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from relay.api.context import ALL, STAFF, Context, Method
+from relay.api.grants import require_grant
 from relay.api.params import Params, name, whole
+from relay.core import help_requests as hr
 from relay.services.help_requests import snapshot_meta
 from shared.errors import UnavailableError
 
@@ -13,7 +15,7 @@ from shared.errors import UnavailableError
 async def diag_get(ctx: Context, params: Params) -> Any:
     """The latest (or a fresh, with ``refresh``) snapshot of an agent."""
     services = ctx.services
-    agent = await services.directory.agent(ctx.tech, name(params, "agent"))
+    agent = await services.directory.agent(ctx.tech, await _diagnostics_of(ctx, params))
     diagnostics = services.diagnostics
     if params.get("refresh"):
         if not services.directory.online(agent.id):
@@ -29,14 +31,14 @@ async def diag_get(ctx: Context, params: Params) -> Any:
 
 
 async def diag_list(ctx: Context, params: Params) -> Any:
-    agent = await ctx.services.directory.agent(ctx.tech, name(params, "agent"))
+    agent = await ctx.services.directory.agent(ctx.tech, await _diagnostics_of(ctx, params))
     limit = whole(params, "limit", 50, 1, 1000)
     return [snapshot_meta(s) for s in await ctx.services.diagnostics.history(agent.id, limit)]
 
 
 async def diag_pair(ctx: Context, params: Params) -> Any:
     """Two snapshots to compare: ``a`` and ``b`` (ids), default the last two."""
-    agent = await ctx.services.directory.agent(ctx.tech, name(params, "agent"))
+    agent = await ctx.services.directory.agent(ctx.tech, await _diagnostics_of(ctx, params))
     a, b = params.get("a"), params.get("b")
     older, newer = await ctx.services.diagnostics.pair(
         agent.id, None if a is None else int(a), None if b is None else int(b)
@@ -53,7 +55,10 @@ async def request_queue(ctx: Context, params: Params) -> Any:
 
 
 async def request_show(ctx: Context, params: Params) -> Any:
-    return await ctx.services.requests.show(ctx.tech, name(params, "request"))
+    ref = name(params, "request")
+    unknown = f"no request {hr.label(hr.parse_number(ref))} that you can see"
+    await require_grant(ctx, "help", ref, unknown)
+    return await ctx.services.requests.show(ctx.tech, ref)
 
 
 async def request_take(ctx: Context, params: Params) -> Any:
@@ -63,6 +68,13 @@ async def request_take(ctx: Context, params: Params) -> Any:
 async def request_close(ctx: Context, params: Params) -> Any:
     requests = ctx.services.requests
     return await requests.close(ctx.tech, name(params, "request"), name(params, "resolution"))
+
+
+async def _diagnostics_of(ctx: Context, params: Params) -> str:
+    """The ``agent`` parameter, once the caller may read diagnostics at all."""
+    ref = name(params, "agent")
+    await require_grant(ctx, "diagnostics", ref, f"no agent {ref!r} that you can reach")
+    return ref
 
 
 METHODS: dict[str, Method] = {

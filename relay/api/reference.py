@@ -18,7 +18,12 @@ class Entry:
 
 REFERENCE: dict[str, Entry] = {
     # -- directory
-    "whoami": Entry(ALL, {}, "id, name, role, level, relay_id, host_ca"),
+    "whoami": Entry(
+        ALL,
+        {},
+        "id, name, role, level, relay_id, host_ca, token_expires_at, "
+        "token_warning (a line in the week before expiry, else null)",
+    ),
     "relay.status": Entry(ADMIN, {}, "relay_id, live_sessions, store_write_transactions"),
     "customer.add": Entry(ADMIN, {"name": "customer name"}, "id, name, created_at"),
     "customer.list": Entry(ALL, {}, "[id, name, created_at] of customers the caller serves"),
@@ -32,7 +37,28 @@ REFERENCE: dict[str, Entry] = {
         },
         "id, name, role, level, token (shown once)",
     ),  # fmt: skip
-    "technician.list": Entry(ADMIN, {}, "[id, name, role, level, customers]"),
+    "technician.list": Entry(
+        ADMIN, {}, "[id, name, role, level, customers, disabled, token_expires_at, grants]"
+    ),
+    "technician.disable": Entry(
+        ADMIN, {"name": "name or id"}, "name, disabled, sessions_ended (ended technician_disabled)"
+    ),
+    "technician.enable": Entry(ADMIN, {"name": "name or id"}, "name, disabled"),
+    "technician.rotate_token": Entry(
+        ADMIN,
+        {"name": "name or id"},
+        "id, name, token (shown once; the old one stops at once), token_expires_at, yours",
+    ),
+    "technician.set_level": Entry(ADMIN, {"name": "name or id", "level": "1..3"}, "name, level"),
+    "technician.set_customers": Entry(
+        ADMIN, {"name": "name or id", "customers": "[customer names]"}, "name, customers"
+    ),
+    "technician.grant": Entry(
+        ADMIN, {"name": "billing login", "grant": "recordings|diagnostics|help"}, "name, grants"
+    ),
+    "technician.revoke_grant": Entry(
+        ADMIN, {"name": "billing login", "grant": "recordings|diagnostics|help"}, "name, grants"
+    ),
     "enroll_token.create": Entry(
         STAFF,
         {"customer": "customer name", "ttl": "?seconds", "uses": "?count"},
@@ -82,7 +108,11 @@ REFERENCE: dict[str, Entry] = {
     ),
     "diag.list": Entry(ALL, {"agent": "id or name", "limit": "?count"}, "[snapshot metadata]"),
     "diag.pair": Entry(ALL, {"agent": "id or name", "a": "?id", "b": "?id"}, "a, b snapshots"),
-    "request.queue": Entry(ALL, {"open_only": "?bool"}, "[requests, urgent then oldest]"),
+    "request.queue": Entry(
+        ALL,
+        {"open_only": "?bool"},
+        "[requests, urgent then oldest]; text null for billing without the help grant",
+    ),
     "request.show": Entry(ALL, {"request": "REQ-n"}, "request, snapshots, sessions"),
     "request.take": Entry(STAFF, {"request": "REQ-n"}, "label, state, assigned_to"),
     "request.close": Entry(

@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 from relay.core import help_requests as hr
-from relay.core.authorization import may_serve
+from relay.core.authorization import may_read, may_serve
 from relay.model import Agent, AuditEvent, HelpRequest, SnapshotRecord, Technician
 from relay.services.diagnostics import Diagnostics
 from relay.services.names import Names
@@ -95,7 +95,13 @@ class HelpRequests:
         ]
         found.sort(key=lambda r: (not r.urgent, r.created_at, r.id))
         names = await Names.load(self.store)
-        return [await self.describe(r, names) for r in found]
+        shown = [await self.describe(r, names) for r in found]
+        if found and not may_read(tech, "help"):
+            # The office sees that requests exist, not what clients wrote.
+            await self.store.audit(self.clock.now(), "grant_refused", tech.id, "", grant="help")
+            for value in shown:
+                value.update(text=None, findings=[])
+        return shown
 
     async def show(self, tech: Technician, ref: str) -> dict[str, Any]:
         """One request with its snapshots and sessions."""

@@ -42,6 +42,8 @@ class Event(StrEnum):
     RECOVER = "recover"
     #: The agent reports that the technician's SSH login succeeded.
     LOGIN_OK = "login_ok"
+    #: An admin disabled the session's technician.
+    TECHNICIAN_DISABLED = "technician_disabled"
 
 
 class EndReason(StrEnum):
@@ -54,6 +56,7 @@ class EndReason(StrEnum):
     TUNNEL_TIMEOUT = "tunnel_timeout"
     RELAY_SHUTDOWN = "relay_shutdown"
     RECOVERED = "recovered"
+    TECHNICIAN_DISABLED = "technician_disabled"
 
 
 OPEN_STATES = frozenset(State) - {State.ENDED}
@@ -65,6 +68,7 @@ _ENDING: dict[Event, EndReason] = {
     Event.AGENT_OFFLINE: EndReason.AGENT_OFFLINE,
     Event.SHUTDOWN: EndReason.RELAY_SHUTDOWN,
     Event.RECOVER: EndReason.RECOVERED,
+    Event.TECHNICIAN_DISABLED: EndReason.TECHNICIAN_DISABLED,
 }
 
 #: (state, event) -> (next state, end reason or None)
