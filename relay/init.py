@@ -18,7 +18,7 @@ from pathlib import Path
 from relay.core.ids import new_id, new_token, token_hash
 from relay.model import AuditEvent, Technician, TechnicianChange
 from relay.services.authorities import HOST_CA_FILE, create_authorities
-from relay.settings import DEFAULT_TOML, load_settings
+from relay.settings import DEFAULT_TOML, Limits, load_settings
 from relay.store import open_store
 from shared.clock import Clock, SystemClock
 from shared.errors import ConfigError, NotFoundError
@@ -66,7 +66,8 @@ async def _init_db(data_dir: Path, relay_id: str, admin_token: str) -> None:
     try:
         now = SystemClock().now()
         await store.set_meta("relay_id", relay_id)
-        admin = Technician(new_id("tec"), "admin", 3, "admin", (), now)
+        expires = now + timedelta(days=Limits().technician_token_days)  # relay.toml's default
+        admin = Technician(new_id("tec"), "admin", 3, "admin", (), now, token_expires_at=expires)
         await store.add_technician(admin, token_hash(admin_token))
         await store.audit(now, "relay_init", "relay", relay_id)
     finally:

@@ -7,6 +7,7 @@ billing login reads diagnostics only once an admin grants it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -17,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import BIN, World
+from console.profile import Profile
+from console.rpc import RelayClient
+from harness import BIN, World, timeout
 from tests.integration.toolkit_helpers import one_line
 
 REFUSED = "qp: the relay refused this token; ask an admin for a new one"
@@ -80,6 +83,24 @@ def test_a_disabled_technician_cannot_log_in_and_their_running_session_ends(
     assert one_line(refused.stderr) == one_line(unknown.stderr) == REFUSED
     w.qp("technician", "enable", "carol")
     assert w.qp_json("whoami", home="carol")["name"] == "carol"
+
+
+def test_disabling_closes_the_technicians_open_console_links(shop: Shop) -> None:
+    w = shop.world
+    token = w.technician("grace", "Acme")
+
+    async def scenario() -> tuple[int | None, str | None]:
+        async with RelayClient(Profile(w.url, token)) as grace:
+            await grace.call("whoami")
+            await asyncio.to_thread(w.qp, "technician", "disable", "grace")
+            ws = grace._ws
+            assert ws is not None
+            # Closed by the relay, not left open for its next call to be refused.
+            await asyncio.wait_for(ws.wait_closed(), timeout(15))
+            return ws.close_code, ws.close_reason
+
+    code, reason = asyncio.run(scenario())
+    assert (code, reason) == (1008, "the relay refused this token; ask an admin for a new one")
 
 
 def test_a_rotated_token_works_and_the_old_one_does_not(shop: Shop) -> None:
