@@ -9,8 +9,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from console import billing_cmds, company_cmds, diagnostics_cmds, help_texts, paging
-from console.output import show_object
+from console import (
+    billing_cmds,
+    company_cmds,
+    diagnostics_cmds,
+    help_texts,
+    paging,
+    technician_cmds,
+)
+from console.output import safe, show_object
 from console.profile import Profile
 from console.rpc import RelayClient
 from shared.cli_shape import add_completion, document, finish
@@ -67,17 +74,6 @@ def _parser() -> argparse.ArgumentParser:
     c_pol.add_argument("customer")
     _policy_flags(c_pol)
     billing_cmds.add_customer_parser(customer)
-
-    tech = cmd("technician", "technicians").add_subparsers(dest="action", required=True)
-    t_add = tech.add_parser("add", help="add a technician and print their token")
-    t_add.add_argument("name")
-    t_add.add_argument("--level", type=int, choices=(1, 2, 3), default=1)
-    t_add.add_argument("--role", choices=("technician", "billing", "admin"), default="technician")
-    t_add.add_argument("--customer", action="append", default=[], help="may serve (repeat)")
-    t_add.add_argument("--json", action="store_true")
-    t_list = tech.add_parser("list", help="list technicians")
-    t_list.add_argument("--json", action="store_true")
-    paging.add_flags(t_list)
 
     enr = cmd("enroll-token", "agent enrollment tokens").add_subparsers(
         dest="action", required=True
@@ -145,6 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     diagnostics_cmds.add_parsers(sub)
     billing_cmds.add_parsers(sub)
     company_cmds.add_parsers(sub)
+    technician_cmds.add_parsers(sub)
     add_completion(sub, "qp")
     document(p, help_texts.DOCS, help_texts.COMMON)
     finish(p)
@@ -181,6 +178,8 @@ def _main(args: argparse.Namespace) -> int:
     command: str = args.command
     if command == "login":
         return asyncio.run(_login(args))
+    if command == "logout":
+        return technician_cmds.logout()
     if command == "session" and args.action == "replay" and Path(args.file).exists():
         from console.replay import replay
 
@@ -264,14 +263,23 @@ async def _login(args: argparse.Namespace) -> int:
         who = await relay.call("whoami")
     profile.save()
     print(f"logged in to {profile.url} as {who['name']} ({who['role']})")
+    _warn_expiry(who)
     return 0
+
+
+def _warn_expiry(who: dict[str, Any]) -> None:
+    """The relay's line about a token expiring within the week, if it sent one."""
+    if who.get("token_warning"):
+        print(f"warning: {safe(who['token_warning'])}", file=sys.stderr)
 
 
 Handler = Callable[[RelayClient, argparse.Namespace], Awaitable[int]]
 
 
 async def _whoami(relay: RelayClient, args: argparse.Namespace) -> int:
-    show_object(await relay.call("whoami"), args.json)
+    who = await relay.call("whoami")
+    show_object(who, args.json)
+    _warn_expiry(who)
     return 0
 
 
@@ -283,27 +291,6 @@ async def _customer_add(relay: RelayClient, args: argparse.Namespace) -> int:
 async def _customer_list(relay: RelayClient, args: argparse.Namespace) -> int:
     cols = [("id", "ID"), ("name", "Name"), ("created_at", "Created")]
     return await paging.show_list(relay, args, "customer.list", cols, "customers")
-
-
-async def _technician_add(relay: RelayClient, args: argparse.Namespace) -> int:
-    value: dict[str, Any] = await relay.call(
-        "technician.add", name=args.name, level=args.level, role=args.role, customers=args.customer
-    )
-    show_object(value, args.json)
-    if not args.json:
-        print("give the token to the technician; it is not shown again", file=sys.stderr)
-    return 0
-
-
-async def _technician_list(relay: RelayClient, args: argparse.Namespace) -> int:
-    cols = [
-        ("id", "ID"),
-        ("name", "Name"),
-        ("role", "Role"),
-        ("level", "Level"),
-        ("customers", "Customers"),
-    ]
-    return await paging.show_list(relay, args, "technician.list", cols, "technicians")
 
 
 async def _enroll_create(relay: RelayClient, args: argparse.Namespace) -> int:
@@ -409,6 +396,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     **diagnostics_cmds.HANDLERS,
     **billing_cmds.HANDLERS,
     **company_cmds.HANDLERS,
+    **technician_cmds.HANDLERS,
     ("customer", "policy"): _policy,
     ("agent", "policy"): _policy,
     ("support-code", None): _support_code,
@@ -416,8 +404,6 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("whoami", None): _whoami,
     ("customer", "add"): _customer_add,
     ("customer", "list"): _customer_list,
-    ("technician", "add"): _technician_add,
-    ("technician", "list"): _technician_list,
     ("enroll-token", "create"): _enroll_create,
     ("enroll-token", "revoke"): _enroll_revoke,
     ("enroll-token", "list"): _enroll_list,

@@ -72,7 +72,10 @@ DOCS: dict[str, Doc] = {
             "--postcode '1012 LG' --city Amsterdam --kvk 12345678",
         ),
     ),
-    "qp technician": Doc("Technicians and office staff: add and list."),
+    "qp technician": Doc(
+        "Technicians and office staff: add, list, disable and enable, new tokens, "
+        "level, customers, and what billing logins may read (admin)."
+    ),
     "qp technician add": Doc(
         "Add a technician, billing clerk or admin and print their token once (admin).",
         (
@@ -85,7 +88,51 @@ DOCS: dict[str, Doc] = {
             "--role": "technician: sessions; billing: time and invoices; admin: everything",
         },
     ),
-    "qp technician list": Doc("List technicians and their roles.", ("qp technician list",)),
+    "qp technician list": Doc(
+        "List technicians: role, level, customers, disabled, token expiry and grants.",
+        ("qp technician list",),
+    ),
+    "qp technician disable": Doc(
+        "Refuse their logins at once (as for an unknown token), end their running "
+        "sessions (end reason technician_disabled) and close their console links.",
+        ("qp technician disable alice",),
+    ),
+    "qp technician enable": Doc(
+        "Let a disabled technician log in again with the token they had.",
+        ("qp technician enable alice",),
+    ),
+    "qp technician rotate-token": Doc(
+        "Make a new token and print it once; the old one stops working at once. The new "
+        "one expires after limits.technician_token_days. Without NAME, your own: your "
+        "profile is updated, so this console stays logged in.",
+        ("qp technician rotate-token alice", "qp technician rotate-token"),
+    ),
+    "qp technician set-level": Doc(
+        "Change a technician's expertise level (which picks rates).",
+        ("qp technician set-level alice 3",),
+        {"level": "expertise level 1-3"},
+    ),
+    "qp technician set-customers": Doc(
+        "Replace the customers a technician may serve (none: no customer at all).",
+        ("qp technician set-customers alice Acme Globex",),
+        {"customers": "customer names, each as one argument"},
+    ),
+    "qp technician grant": Doc(
+        "Let a billing login read terminal recordings, diagnostics content or "
+        "help-request text; without a grant those answer as if they did not exist.",
+        ("qp technician grant bea recordings", "qp technician grant bea help"),
+        {"grant": "recordings, diagnostics or help"},
+    ),
+    "qp technician revoke-grant": Doc(
+        "Take a grant back from a billing login.",
+        ("qp technician revoke-grant bea recordings",),
+        {"grant": "recordings, diagnostics or help"},
+    ),
+    "qp logout": Doc(
+        "Remove your profile and the token in it from this machine ($QP_HOME). The "
+        "token itself stays valid until an admin rotates it or disables you.",
+        ("qp logout",),
+    ),
     "qp enroll-token": Doc("Tokens that enroll an agent for a customer: create, revoke, list."),
     "qp enroll-token create": Doc(
         "Make an enrollment token and print the line the client runs to install the agent.",

@@ -35,6 +35,17 @@ class Profile:
         write_private(self.path(), json.dumps(asdict(self), indent=2) + "\n")
 
     @classmethod
+    def remove(cls) -> bool:
+        """Delete the stored profile and its token; False if there was none."""
+        try:
+            cls.path().unlink()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise ConfigError(f"cannot remove {cls.path()}: {exc}") from exc
+        return True
+
+    @classmethod
     def load(cls) -> Profile:
         path = cls.path()
         if not path.exists():

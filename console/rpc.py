@@ -73,6 +73,8 @@ class RelayClient:
             if on_event is not None and reply.id == msg_id:
                 on_event(reply.body)
             reply = await self._receive()
+        if reply.type == "error" and reply.id is None:  # the relay refused the link itself
+            raise error_from_code(reply.body["code"], reply.body["message"])
         if reply.id != msg_id:
             raise RemoteProtocolError("reply does not match the call")
         if reply.type == "error":

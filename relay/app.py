@@ -60,6 +60,8 @@ class Relay:
             tap=tap,
         )
         relay = cls(store, services, links)
+        # Tokens from before expiry existed get the full lifetime from now (audited).
+        await services.directory.stamp_token_expiry()
         recovered = await services.sessions.recover()
         if recovered:
             log.warning(

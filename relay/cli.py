@@ -15,9 +15,10 @@ from pathlib import Path
 
 from relay import help_texts
 from relay.app import Listen, Relay
-from relay.init import init_relay
+from relay.init import init_relay, rotate_admin_token
 from shared.cli_shape import add_completion, document, finish
 from shared.cli_util import run_main
+from shared.clock import iso
 from shared.errors import ConfigError, UsageError
 
 log = logging.getLogger("qp.relay")
@@ -41,6 +42,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow plain ws:// on a non-loopback address (behind a TLS proxy only)",
     )
+    tok = sub.add_parser(
+        "admin-token", help="issue a new admin token on this machine (lost or leaked token)"
+    )
+    tok.add_argument("--data", required=True, type=Path)
+    tok.add_argument("--rotate", action="store_true", required=True, help="make the new token")
+    tok.add_argument("--name", default="admin", help="which admin (default: admin)")
+    tok.add_argument("--json", action="store_true")
     add_completion(sub, "qp-relay")
     document(parser, help_texts.DOCS, help_texts.COMMON)
     finish(parser)
@@ -77,6 +85,8 @@ def _main(args: argparse.Namespace) -> int:
             print(f"admin token (shown once): {result.admin_token}")
             print(f"next: qp-relay serve --data {result.data_dir}")
         return 0
+    if args.command == "admin-token":
+        return _admin_token(args)
     host, port = parse_listen(args.listen)
     tls = None
     if args.tls_cert or args.tls_key:
@@ -92,6 +102,18 @@ def _main(args: argparse.Namespace) -> int:
             )
         log.warning("serving plain ws:// on %s: only safe behind a TLS-terminating proxy", host)
     return asyncio.run(_serve(args.data, Listen(host, port, tls)))
+
+
+def _admin_token(args: argparse.Namespace) -> int:
+    new = rotate_admin_token(args.data, args.name)
+    if args.json:
+        print(json.dumps({"name": new.name, "token": new.token, "expires_at": iso(new.expires_at)}))
+        return 0
+    if new.was_disabled:
+        print(f"{new.name} was disabled; enabled again")
+    print(f"new token for {new.name} (shown once; the old one no longer works): {new.token}")
+    print(f"it expires on {new.expires_at:%Y-%m-%d}; next: qp login URL --token {new.token}")
+    return 0
 
 
 async def _serve(data_dir: Path, listen: Listen) -> int:

@@ -16,6 +16,15 @@ DOCS: dict[str, Doc] = {
         "(printed once).",
         ("qp-relay init --data /var/lib/qp-relay --public-url wss://relay.example.nl",),
     ),
+    "qp-relay admin-token": Doc(
+        "On the relay machine, when an admin's token is lost or leaked: a new token for "
+        "that admin, printed once; the old one stops working at once, even while the "
+        "relay serves. A disabled admin is enabled again.",
+        (
+            "qp-relay admin-token --rotate --data /var/lib/qp-relay",
+            "qp-relay admin-token --rotate --data /var/lib/qp-relay --name admin",
+        ),
+    ),
     "qp-relay serve": Doc(
         "Run the relay: agents and technicians connect, sessions are paired and timed. "
         "SIGTERM ends running sessions cleanly and writes their time.",

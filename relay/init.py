@@ -1,18 +1,27 @@
-"""``qp-relay init``: create a relay's data directory, once."""
+"""``qp-relay init``: create a relay's data directory, once; and ``qp-relay
+admin-token --rotate``: a new token for an admin, made on the relay machine itself,
+for when the admin's token is lost or leaked.
+
+The rotation needs the data directory (so only the relay's operator can run it) and
+works while the relay serves: the relay reads technicians from the database at
+every login and before every call, so the old token stops at once. A disabled admin
+is enabled again, so it is also the way back in after an admin locked themselves out.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from relay.core.ids import new_id, new_token, token_hash
-from relay.model import Technician
+from relay.model import AuditEvent, Technician, TechnicianChange
 from relay.services.authorities import HOST_CA_FILE, create_authorities
-from relay.settings import DEFAULT_TOML
+from relay.settings import DEFAULT_TOML, Limits, load_settings
 from relay.store import open_store
-from shared.clock import SystemClock
-from shared.errors import ConfigError
+from shared.clock import Clock, SystemClock
+from shared.errors import ConfigError, NotFoundError
 from shared.secrets_io import make_private_dir, write_private
 
 DB_FILE = "relay.db"
@@ -57,8 +66,47 @@ async def _init_db(data_dir: Path, relay_id: str, admin_token: str) -> None:
     try:
         now = SystemClock().now()
         await store.set_meta("relay_id", relay_id)
-        admin = Technician(new_id("tec"), "admin", 3, "admin", (), now)
+        expires = now + timedelta(days=Limits().technician_token_days)  # relay.toml's default
+        admin = Technician(new_id("tec"), "admin", 3, "admin", (), now, token_expires_at=expires)
         await store.add_technician(admin, token_hash(admin_token))
         await store.audit(now, "relay_init", "relay", relay_id)
+    finally:
+        await store.close()
+
+
+@dataclass(frozen=True)
+class NewAdminToken:
+    name: str
+    token: str
+    expires_at: datetime
+    was_disabled: bool
+
+
+def rotate_admin_token(data_dir: Path, name: str, clock: Clock | None = None) -> NewAdminToken:
+    """Give the admin ``name`` a new token (the old one stops working)."""
+    require_initialised(data_dir)
+    days = load_settings(data_dir / SETTINGS_FILE).limits.technician_token_days
+    return asyncio.run(_rotate(data_dir, name, days, clock or SystemClock()))
+
+
+async def _rotate(data_dir: Path, name: str, days: int, clock: Clock) -> NewAdminToken:
+    store = await open_store(f"sqlite:///{(data_dir / DB_FILE).resolve()}")
+    try:
+        admins = [t for t in await store.list_technicians() if t.role == "admin"]
+        found = [t for t in admins if name in (t.name, t.id)]
+        if not found:
+            known = ", ".join(t.name for t in admins) or "none"
+            raise NotFoundError(f"no admin {name!r} in {data_dir} (admins: {known}); see --name")
+        admin = found[0]
+        token = new_token("qpt")
+        now = clock.now()
+        expires = now + timedelta(days=days)
+        change = TechnicianChange(
+            disabled=False, token_hash=token_hash(token), token_expires_at=expires
+        )
+        detail = {"local": True, "was_disabled": admin.disabled}
+        audit = AuditEvent(now, "technician_token_rotate", "relay", admin.id, detail)
+        await store.update_technician(admin.id, change, audit=(audit,))
+        return NewAdminToken(admin.name, token, expires, admin.disabled)
     finally:
         await store.close()

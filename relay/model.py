@@ -50,6 +50,25 @@ class Technician:
     customer_ids: tuple[str, ...]  # scope; admins and billing see every customer
     created_at: datetime
     disabled: bool = False
+    #: When the API token stops working; None until the relay stamps tokens made
+    #: before expiry existed (it does at start, with ``limits.technician_token_days``).
+    token_expires_at: datetime | None = None
+    #: What an admin lets a billing login read beyond metadata (see
+    #: :data:`relay.core.authorization.GRANTS`).
+    grants: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TechnicianChange:
+    """What to change on a technician in one write; None leaves a field as it is.
+    A new token comes as its hash with its expiry."""
+
+    disabled: bool | None = None
+    level: int | None = None
+    customer_ids: tuple[str, ...] | None = None
+    grants: tuple[str, ...] | None = None
+    token_hash: str | None = None
+    token_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,8 @@ class Limits:
     login_timeout: int = 60  # seconds from pairing to a completed SSH login (login_timeout)
     max_sessions_per_technician: int = 10  # concurrent open sessions of one technician
     help_requests_per_agent: int = 20  # open (unresolved) help requests one agent may have
+    technician_token_days: int = 90  # a technician's API token works this long
+    technician_token_warn_days: int = 7  # warn at login and whoami this close to expiry
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,8 @@ max_duration = 480            # minutes a session lasts at most (its certificate
 login_timeout = 60            # seconds from pairing to a completed SSH login
 max_sessions_per_technician = 10
 help_requests_per_agent = 20
+technician_token_days = 90        # a new or rotated token works this many days
+technician_token_warn_days = 7    # qp login and qp whoami warn this close to expiry
 
 [billing]
 hourly_rate = "90.00"
@@ -252,6 +256,12 @@ def validate(settings: Settings) -> None:
     if not warn.is_finite() or warn < 0 or warn != warn.to_integral_value():
         raise ConfigError("billing.prepaid_warn_below_hours must be 0 or more whole minutes")
     _validate_company(settings.company)
+    if not 0 < lim.technician_token_days <= 3650:
+        raise ConfigError("limits.technician_token_days must be between 1 and 3650")
+    if not 0 <= lim.technician_token_warn_days < lim.technician_token_days:
+        raise ConfigError(
+            "limits.technician_token_warn_days must be 0 or more and below technician_token_days"
+        )
     for name in (
         "control_max_size",
         "tunnel_max_size",

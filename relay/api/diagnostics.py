@@ -6,7 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from relay.api.context import ALL, STAFF, Context, Method
+from relay.api.grants import require_grant
 from relay.api.params import Params, keyset, name, page
+from relay.core import help_requests as hr
 from relay.model import HelpRequest
 from relay.services.directory import in_scope
 from relay.services.help_requests import snapshot_meta
@@ -16,7 +18,7 @@ from shared.errors import UnavailableError
 async def diag_get(ctx: Context, params: Params) -> Any:
     """The latest (or a fresh, with ``refresh``) snapshot of an agent."""
     services = ctx.services
-    agent = await services.directory.agent(ctx.tech, name(params, "agent"))
+    agent = await services.directory.agent(ctx.tech, await _diagnostics_of(ctx, params))
     diagnostics = services.diagnostics
     if params.get("refresh"):
         if not services.directory.online(agent.id):
@@ -33,7 +35,7 @@ async def diag_get(ctx: Context, params: Params) -> Any:
 
 async def diag_list(ctx: Context, params: Params) -> Any:
     """One page of an agent's snapshots (metadata), newest first."""
-    agent = await ctx.services.directory.agent(ctx.tech, name(params, "agent"))
+    agent = await ctx.services.directory.agent(ctx.tech, await _diagnostics_of(ctx, params))
     asked = keyset(params, ("int",))
     found = await ctx.services.diagnostics.history(agent.id, asked)
     return page(found, asked, snapshot_meta, lambda s: (s.id,))
@@ -41,7 +43,7 @@ async def diag_list(ctx: Context, params: Params) -> Any:
 
 async def diag_pair(ctx: Context, params: Params) -> Any:
     """Two snapshots to compare: ``a`` and ``b`` (ids), default the last two."""
-    agent = await ctx.services.directory.agent(ctx.tech, name(params, "agent"))
+    agent = await ctx.services.directory.agent(ctx.tech, await _diagnostics_of(ctx, params))
     a, b = params.get("a"), params.get("b")
     older, newer = await ctx.services.diagnostics.pair(
         agent.id, None if a is None else int(a), None if b is None else int(b)
@@ -55,7 +57,7 @@ async def diag_pair(ctx: Context, params: Params) -> Any:
 async def request_queue(ctx: Context, params: Params) -> Any:
     """One page of the requests not yet resolved: urgent first, then oldest first."""
     asked = in_scope(ctx.tech, keyset(params, ("int", "time", "int")))
-    found = await ctx.services.requests.queue(bool(params.get("open_only")), asked)
+    found = await ctx.services.requests.queue(ctx.tech, bool(params.get("open_only")), asked)
     return page(found, asked, lambda f: f[1], lambda f: _queue_key(f[0]))
 
 
@@ -65,7 +67,10 @@ def _queue_key(r: HelpRequest) -> tuple[int, datetime, int]:
 
 
 async def request_show(ctx: Context, params: Params) -> Any:
-    return await ctx.services.requests.show(ctx.tech, name(params, "request"))
+    ref = name(params, "request")
+    unknown = f"no request {hr.label(hr.parse_number(ref))} that you can see"
+    await require_grant(ctx, "help", ref, unknown)
+    return await ctx.services.requests.show(ctx.tech, ref)
 
 
 async def request_take(ctx: Context, params: Params) -> Any:
@@ -75,6 +80,13 @@ async def request_take(ctx: Context, params: Params) -> Any:
 async def request_close(ctx: Context, params: Params) -> Any:
     requests = ctx.services.requests
     return await requests.close(ctx.tech, name(params, "request"), name(params, "resolution"))
+
+
+async def _diagnostics_of(ctx: Context, params: Params) -> str:
+    """The ``agent`` parameter, once the caller may read diagnostics at all."""
+    ref = name(params, "agent")
+    await require_grant(ctx, "diagnostics", ref, f"no agent {ref!r} that you can reach")
+    return ref
 
 
 METHODS: dict[str, Method] = {

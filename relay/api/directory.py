@@ -22,6 +22,8 @@ async def whoami(ctx: Context, params: Params) -> Any:
         "level": tech.level,
         "relay_id": services.relay_id,
         "host_ca": services.authorities.host_ca_public,
+        "token_expires_at": iso(tech.token_expires_at),
+        "token_warning": services.directory.token_warning(tech),
     }
 
 
@@ -84,9 +86,66 @@ async def technician_list(ctx: Context, params: Params) -> Any:
             "role": t.role,
             "level": t.level,
             "customers": [names.customer(c) for c in t.customer_ids],
+            "disabled": t.disabled,
+            "token_expires_at": iso(t.token_expires_at),
+            "grants": list(t.grants),
         }
 
     return page(found, asked, row, _by_name)
+
+
+async def technician_disable(ctx: Context, params: Params) -> Any:
+    """Refuse the technician's logins; end their sessions and console links."""
+    who, ended = await ctx.services.directory.set_disabled(ctx.tech, name(params, "name"), True)
+    return {"name": who, "disabled": True, "sessions_ended": ended}
+
+
+async def technician_enable(ctx: Context, params: Params) -> Any:
+    who, _ = await ctx.services.directory.set_disabled(ctx.tech, name(params, "name"), False)
+    return {"name": who, "disabled": False}
+
+
+async def technician_rotate_token(ctx: Context, params: Params) -> Any:
+    """A new token (shown once); the old one stops working at once."""
+    tech, token = await ctx.services.directory.rotate_token(ctx.tech, name(params, "name"))
+    return {
+        "id": tech.id,
+        "name": tech.name,
+        "token": token,
+        "token_expires_at": iso(tech.token_expires_at),
+        "yours": tech.id == ctx.tech.id,
+    }
+
+
+async def technician_set_level(ctx: Context, params: Params) -> Any:
+    level = whole(params, "level", 1, 1, 3)
+    tech = await ctx.services.directory.set_level(ctx.tech, name(params, "name"), level)
+    return {"name": tech.name, "level": tech.level}
+
+
+async def technician_set_customers(ctx: Context, params: Params) -> Any:
+    customers = params.get("customers", [])
+    if not isinstance(customers, list) or not all(isinstance(n, str) for n in customers):
+        raise UsageError("customers must be a list of names")
+    directory = ctx.services.directory
+    tech = await directory.set_customers(ctx.tech, name(params, "name"), customers)
+    names = await directory.names()
+    return {"name": tech.name, "customers": [names.customer(c) for c in tech.customer_ids]}
+
+
+async def technician_grant(ctx: Context, params: Params) -> Any:
+    """Let a billing login read recordings, diagnostics or help-request text."""
+    tech = await ctx.services.directory.set_grant(
+        ctx.tech, name(params, "name"), name(params, "grant"), True
+    )
+    return {"name": tech.name, "grants": list(tech.grants)}
+
+
+async def technician_revoke_grant(ctx: Context, params: Params) -> Any:
+    tech = await ctx.services.directory.set_grant(
+        ctx.tech, name(params, "name"), name(params, "grant"), False
+    )
+    return {"name": tech.name, "grants": list(tech.grants)}
 
 
 async def enroll_token_create(ctx: Context, params: Params) -> Any:
@@ -168,6 +227,13 @@ METHODS: dict[str, Method] = {
     "customer.list": Method(customer_list, ALL),
     "technician.add": Method(technician_add, ADMIN),
     "technician.list": Method(technician_list, ADMIN),
+    "technician.disable": Method(technician_disable, ADMIN),
+    "technician.enable": Method(technician_enable, ADMIN),
+    "technician.rotate_token": Method(technician_rotate_token, ADMIN),
+    "technician.set_level": Method(technician_set_level, ADMIN),
+    "technician.set_customers": Method(technician_set_customers, ADMIN),
+    "technician.grant": Method(technician_grant, ADMIN),
+    "technician.revoke_grant": Method(technician_revoke_grant, ADMIN),
     "enroll_token.create": Method(enroll_token_create, STAFF),
     "enroll_token.revoke": Method(enroll_token_revoke, STAFF),
     "enroll_token.list": Method(enroll_token_list, ALL),

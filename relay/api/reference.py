@@ -27,7 +27,12 @@ class Entry:
 
 REFERENCE: dict[str, Entry] = {
     # -- directory
-    "whoami": Entry(ALL, {}, "id, name, role, level, relay_id, host_ca"),
+    "whoami": Entry(
+        ALL,
+        {},
+        "id, name, role, level, relay_id, host_ca, token_expires_at, "
+        "token_warning (a line in the week before expiry, else null)",
+    ),
     "relay.status": Entry(ADMIN, {}, "relay_id, live_sessions, store_write_transactions"),
     "customer.add": Entry(ADMIN, {"name": "customer name"}, "id, name, created_at"),
     "customer.list": Entry(
@@ -44,7 +49,29 @@ REFERENCE: dict[str, Entry] = {
         "id, name, role, level, token (shown once)",
     ),  # fmt: skip
     "technician.list": Entry(
-        ADMIN, PAGED, "page {items: [id, name, role, level, customers], next}, by name"
+        ADMIN,
+        PAGED,
+        "page {items: [id, name, role, level, customers, disabled, token_expires_at, grants], "
+        "next}, by name",
+    ),
+    "technician.disable": Entry(
+        ADMIN, {"name": "name or id"}, "name, disabled, sessions_ended (ended technician_disabled)"
+    ),
+    "technician.enable": Entry(ADMIN, {"name": "name or id"}, "name, disabled"),
+    "technician.rotate_token": Entry(
+        ADMIN,
+        {"name": "name or id"},
+        "id, name, token (shown once; the old one stops at once), token_expires_at, yours",
+    ),
+    "technician.set_level": Entry(ADMIN, {"name": "name or id", "level": "1..3"}, "name, level"),
+    "technician.set_customers": Entry(
+        ADMIN, {"name": "name or id", "customers": "[customer names]"}, "name, customers"
+    ),
+    "technician.grant": Entry(
+        ADMIN, {"name": "billing login", "grant": "recordings|diagnostics|help"}, "name, grants"
+    ),
+    "technician.revoke_grant": Entry(
+        ADMIN, {"name": "billing login", "grant": "recordings|diagnostics|help"}, "name, grants"
     ),
     "enroll_token.create": Entry(
         STAFF,
@@ -107,7 +134,8 @@ REFERENCE: dict[str, Entry] = {
     "request.queue": Entry(
         ALL,
         {"open_only": "?bool", **PAGED},
-        "page {items: [requests], next}, urgent first, then oldest",
+        "page {items: [requests], next}, urgent first, then oldest; text null for billing "
+        "without the help grant",
     ),
     "request.show": Entry(ALL, {"request": "REQ-n"}, "request, snapshots, sessions"),
     "request.take": Entry(STAFF, {"request": "REQ-n"}, "label, state, assigned_to"),

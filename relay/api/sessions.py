@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 from relay.api.context import ADMIN, ALL, STAFF, Context, Method
+from relay.api.grants import require_grant
 from relay.api.params import Params, keyset, name, page, whole
 from relay.core import policy as policies
 from relay.core.authorization import may_serve, sees_all_customers
@@ -145,7 +146,9 @@ async def support_code_create(ctx: Context, params: Params) -> Any:
 
 async def session_recording(ctx: Context, params: Params) -> Any:
     """A piece of a session's uploaded terminal recording (base64), from ``offset``."""
-    row = await ctx.services.sessions.stored(name(params, "session"))
+    sid = name(params, "session")
+    await require_grant(ctx, "recordings", sid, "no recording for that session")
+    row = await ctx.services.sessions.stored(sid)
     if row is None or not may_serve(ctx.tech, row.customer_id):
         raise NotFoundError("no recording for that session")
     offset = whole(params, "offset", 0, 0, 2**40)

@@ -7,6 +7,10 @@ from shared.errors import AuthError, NotFoundError
 
 ROLES = ("technician", "billing", "admin")
 
+#: What a billing login reads only when an admin granted it: terminal recordings,
+#: diagnostics content, help-request text. Other roles are not limited by grants.
+GRANTS = ("recordings", "diagnostics", "help")
+
 
 def require_role(tech: Technician, *roles: str) -> None:
     """Refuse unless ``tech`` has one of ``roles``."""
@@ -17,6 +21,12 @@ def require_role(tech: Technician, *roles: str) -> None:
 def sees_all_customers(tech: Technician) -> bool:
     """Admins and the office see every customer; technicians only their own."""
     return tech.role in ("admin", "billing")
+
+
+def may_read(tech: Technician, grant: str) -> bool:
+    """Whether ``tech`` may read content of kind ``grant`` (one of :data:`GRANTS`):
+    the office sees metadata, time and invoices, content only when granted."""
+    return tech.role != "billing" or grant in tech.grants
 
 
 def may_serve(tech: Technician, customer_id: str) -> bool:

@@ -4,20 +4,39 @@ applies the caller's scope, so unknown and forbidden look the same."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from relay.core import policy as policies
-from relay.core.authorization import may_serve, resolve_agent, sees_all_customers, visible_agents
+from relay.core.authorization import (
+    GRANTS,
+    may_serve,
+    resolve_agent,
+    sees_all_customers,
+    visible_agents,
+)
 from relay.core.ids import new_id, new_token, token_hash
-from relay.model import Agent, AuditEvent, Customer, EnrollToken, Keyset, Technician
+from relay.model import (
+    Agent,
+    AuditEvent,
+    Customer,
+    EnrollToken,
+    Keyset,
+    Technician,
+    TechnicianChange,
+)
 from relay.services.names import Names
-from relay.services.ports import AgentChannel
+from relay.services.ports import AgentChannel, ConsoleChannel, NoConsoles
 from relay.services.sessions import SessionManager
+from relay.settings import Limits
 from relay.store.interface import Store
-from shared.clock import Clock
-from shared.errors import AuthError, NotFoundError
+from shared.clock import Clock, iso
+from shared.errors import AuthError, NotFoundError, UsageError
+
+#: The one answer to an unknown or a disabled technician's token.
+REFUSED = "the relay refused this token; ask an admin for a new one"
 
 
 class Directory:
@@ -30,6 +49,8 @@ class Directory:
         self.clock = clock
         self.channel = channel
         self.sessions = sessions
+        #: The consoles linked to this node; the transport attaches its own.
+        self.consoles: ConsoleChannel = NoConsoles()
 
     async def names(self) -> Names:
         """Display names for every id, read once."""
@@ -37,20 +58,53 @@ class Directory:
 
     # -- technicians' logins ------------------------------------------------------------
     async def login(self, token: str, peer: str) -> Technician:
-        """The enabled technician holding ``token``; AuthError (audited) otherwise."""
-        tech = await self.store.technician_by_token(token_hash(token))
-        if tech is None:
-            await self.store.audit(self.clock.now(), "login_refused", "anonymous", "", peer=peer)
-            raise AuthError("the relay refused this token; ask an admin for a new one")
+        """The enabled technician holding ``token`` with a live token; AuthError
+        (audited with the reason) otherwise. Unknown and disabled get the same
+        answer; an expired token is told so, with the way to a new one. Checked
+        again before every call of a console link, so a disable or a rotation
+        takes effect at once."""
+        tech = await self.store.technician_holding(token_hash(token))
+        now = self.clock.now()
+        if tech is None or tech.disabled:
+            who = "anonymous" if tech is None else tech.id
+            why = "unknown_token" if tech is None else "disabled"
+            await self.store.audit(now, "login_refused", who, "", peer=peer, reason=why)
+            raise AuthError(REFUSED)
+        if tech.token_expires_at is not None and tech.token_expires_at <= now:
+            await self.store.audit(
+                now, "login_refused", tech.id, "", peer=peer, reason="token_expired"
+            )
+            raise AuthError(
+                f"your token expired on {tech.token_expires_at:%Y-%m-%d}; ask an admin for a "
+                f"new one (qp technician rotate-token {tech.name}), then run qp login again"
+            )
         return tech
 
-    async def current(self, technician_id: str) -> Technician:
-        """The technician as stored now, so a role change or disable takes effect at
-        once; AuthError if disabled or gone."""
-        tech = await self.store.get_technician(technician_id)
-        if tech is None or tech.disabled:
-            raise AuthError("this technician is disabled")
-        return tech
+    def token_warning(self, tech: Technician) -> str | None:
+        """A line for the technician when their token expires within the warning
+        window of ``limits.technician_token_warn_days``, else None."""
+        if tech.token_expires_at is None:
+            return None
+        left = tech.token_expires_at - self.clock.now()
+        if left > timedelta(days=self._limits.technician_token_warn_days):
+            return None
+        days = max(0, left.days)
+        return (
+            f"your token expires on {tech.token_expires_at:%Y-%m-%d} (in {days} day(s)); "
+            f"ask an admin for a new one: qp technician rotate-token {tech.name}"
+        )
+
+    async def stamp_token_expiry(self) -> int:
+        """Give tokens made before expiry existed the full lifetime from now (an
+        upgrade never locks anyone out); how many got it."""
+        now = self.clock.now()
+        expires = now + timedelta(days=self._limits.technician_token_days)
+        audit = AuditEvent(now, "token_expiry_stamped", "relay", "", {"expires_at": iso(expires)})
+        return await self.store.stamp_token_expiry(expires, audit=(audit,))
+
+    @property
+    def _limits(self) -> Limits:
+        return self.sessions.settings.limits
 
     # -- customers ---------------------------------------------------------------------
     async def add_customer(self, actor: Technician, name: str) -> Customer:
@@ -81,7 +135,8 @@ class Directory:
         scope = tuple([(await self.customer_named(actor, n)).id for n in customers])
         token = new_token("qpt")
         now = self.clock.now()
-        new = Technician(new_id("tec"), name, level, role, scope, now)
+        expires = now + timedelta(days=self._limits.technician_token_days)
+        new = Technician(new_id("tec"), name, level, role, scope, now, token_expires_at=expires)
         detail = {"name": name, "role": role, "level": level}
         audit = AuditEvent(now, "technician_add", actor.id, new.id, detail)
         await self.store.add_technician(new, token_hash(token), audit=(audit,))
@@ -97,6 +152,70 @@ class Directory:
             if tech.name == name or tech.id == name:
                 return tech
         raise NotFoundError(f"no technician {name!r}; see qp technician list")
+
+    async def set_disabled(self, actor: Technician, ref: str, disabled: bool) -> tuple[str, int]:
+        """Disable (their logins are refused, their sessions and console links end)
+        or enable a technician; returns their name and how many sessions ended."""
+        tech = await self.technician_named(ref)
+        if disabled and tech.id == actor.id:
+            raise UsageError("you cannot disable yourself; another admin can")
+        event = "technician_disable" if disabled else "technician_enable"
+        await self._change(actor, tech, event, TechnicianChange(disabled=disabled))
+        if not disabled:
+            return tech.name, 0
+        ended = await self.sessions.end_technician_sessions(tech.id)
+        await self.consoles.close_technician(tech.id, REFUSED)
+        return tech.name, ended
+
+    async def rotate_token(self, actor: Technician, ref: str) -> tuple[Technician, str]:
+        """A new token for a technician (shown once); the old one stops working at
+        once. Returns the technician as changed and the token."""
+        tech = await self.technician_named(ref)
+        token = new_token("qpt")
+        expires = self.clock.now() + timedelta(days=self._limits.technician_token_days)
+        change = TechnicianChange(token_hash=token_hash(token), token_expires_at=expires)
+        await self._change(actor, tech, "technician_token_rotate", change, expires_at=iso(expires))
+        return dataclasses.replace(tech, token_expires_at=expires), token
+
+    async def set_level(self, actor: Technician, ref: str, level: int) -> Technician:
+        tech = await self.technician_named(ref)
+        await self._change(actor, tech, "technician_set_level", TechnicianChange(level=level))
+        return dataclasses.replace(tech, level=level)
+
+    async def set_customers(self, actor: Technician, ref: str, names: list[str]) -> Technician:
+        """Replace the customers a technician may serve."""
+        tech = await self.technician_named(ref)
+        scope = tuple([(await self.customer_named(actor, n)).id for n in names])
+        change = TechnicianChange(customer_ids=scope)
+        await self._change(actor, tech, "technician_set_customers", change, customers=list(scope))
+        return dataclasses.replace(tech, customer_ids=scope)
+
+    async def set_grant(self, actor: Technician, ref: str, grant: str, on: bool) -> Technician:
+        """Grant (or revoke) a billing login the reading of ``grant`` content."""
+        if grant not in GRANTS:
+            raise UsageError(f"grant must be one of {', '.join(GRANTS)}")
+        tech = await self.technician_named(ref)
+        if tech.role != "billing":
+            raise UsageError(
+                f"{tech.name} has the {tech.role} role; grants apply to billing logins only"
+            )
+        held = set(tech.grants) | {grant} if on else set(tech.grants) - {grant}
+        grants = tuple(g for g in GRANTS if g in held)
+        event = "technician_grant" if on else "technician_revoke_grant"
+        await self._change(actor, tech, event, TechnicianChange(grants=grants), grant=grant)
+        return dataclasses.replace(tech, grants=grants)
+
+    async def _change(
+        self,
+        actor: Technician,
+        tech: Technician,
+        event: str,
+        change: TechnicianChange,
+        **detail: Any,
+    ) -> None:
+        audit = AuditEvent(self.clock.now(), event, actor.id, tech.id, detail)
+        if not await self.store.update_technician(tech.id, change, audit=(audit,)):
+            raise NotFoundError(f"no technician {tech.name!r}; see qp technician list")
 
     # -- enrollment tokens ----------------------------------------------------------------
     async def create_enroll_token(

@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 from relay.core import help_requests as hr
-from relay.core.authorization import may_serve
+from relay.core.authorization import may_read, may_serve
 from relay.model import Agent, AuditEvent, HelpRequest, Keyset, SnapshotRecord, Technician
 from relay.services.audit import Auditor
 from relay.services.diagnostics import Diagnostics
@@ -118,15 +118,21 @@ class HelpRequests:
         return found
 
     async def queue(
-        self, open_only: bool, page: Keyset
+        self, tech: Technician, open_only: bool, page: Keyset
     ) -> list[tuple[HelpRequest, dict[str, Any]]]:
         """One page of the requests not yet resolved (urgent first, then oldest
         first), each with its row as the queue shows it; ``page`` carries the
-        technician's customers."""
+        technician's customers. Without the help grant, a billing login sees
+        that requests exist, not what clients wrote."""
         states = ("open",) if open_only else hr.ACTIVE
         found = await self.store.help_request_queue(states, page)
         names = await Names.load(self.store)
-        return [(r, await self.describe(r, names)) for r in found]
+        shown = [(r, await self.describe(r, names)) for r in found]
+        if found and not may_read(tech, "help"):
+            await self.store.audit(self.clock.now(), "grant_refused", tech.id, "", grant="help")
+            for _, value in shown:
+                value.update(text=None, findings=[])
+        return shown
 
     async def show(self, tech: Technician, ref: str) -> dict[str, Any]:
         """One request with its snapshots and sessions."""

@@ -30,6 +30,21 @@ class AgentChannel(Protocol):
         ...
 
 
+class ConsoleChannel(Protocol):
+    """The console links of the technicians logged in to this relay node."""
+
+    async def close_technician(self, technician_id: str, reason: str) -> int:
+        """Close every console link of the technician (after a disable); how many."""
+        ...
+
+
+class NoConsoles:
+    """A :class:`ConsoleChannel` with no console linked (unit tests, tools)."""
+
+    async def close_technician(self, technician_id: str, reason: str) -> int:
+        return 0
+
+
 class TunnelEnd(Protocol):
     """One side's data connection of a session."""
 

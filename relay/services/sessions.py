@@ -412,6 +412,17 @@ class SessionManager:
             if live.row.agent_id == agent_id:
                 await self.end(live, Event.AGENT_OFFLINE)
 
+    async def end_technician_sessions(self, technician_id: str) -> int:
+        """End every open session of a technician as ``technician_disabled`` (an
+        admin disabled them); how many this call ended."""
+        ended = 0
+        for live in list(self.live.values()):
+            if live.row.technician_id == technician_id and await self.end(
+                live, Event.TECHNICIAN_DISABLED
+            ):
+                ended += 1
+        return ended
+
     async def end_by_technician(self, session_id: str, tech: Technician, sees_all: bool) -> None:
         """The technician ends a running session; unknown and not theirs look alike."""
         live = self.live.get(session_id)

@@ -51,6 +51,7 @@ from relay.model import (
     SnapshotRecord,
     SupportCode,
     Technician,
+    TechnicianChange,
     TimeEntry,
 )
 from shared.errors import ConflictError
@@ -121,6 +122,25 @@ class CoreStore(ABC):
     @abstractmethod
     async def technician_by_token(self, token_hash: str) -> Technician | None:
         """The enabled technician holding this token, else None."""
+
+    @abstractmethod
+    async def technician_holding(self, token_hash: str) -> Technician | None:
+        """The technician holding this token, disabled or not, else None."""
+
+    @abstractmethod
+    async def update_technician(
+        self, technician_id: str, change: TechnicianChange, *, audit: Sequence[AuditEvent] = ()
+    ) -> bool:
+        """Apply ``change`` (None fields stay) in one transaction with ``audit``; False
+        (nothing written) if unknown; ConflictError for a token in use or an unknown
+        customer in the scope."""
+
+    @abstractmethod
+    async def stamp_token_expiry(
+        self, expires_at: datetime, *, audit: Sequence[AuditEvent] = ()
+    ) -> int:
+        """Give every technician token without an expiry ``expires_at``; how many
+        got it (``audit`` is written only when some did)."""
 
     @abstractmethod
     async def get_technician(self, technician_id: str) -> Technician | None: ...

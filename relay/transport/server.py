@@ -27,7 +27,7 @@ from websockets.http11 import Request, Response
 
 from relay.services.container import Services
 from relay.transport.agent_link import agent_link
-from relay.transport.console_link import console_link
+from relay.transport.console_link import ConsoleLinks, console_link
 from relay.transport.gate import Gate, refuse
 from relay.transport.links import AgentLinks
 from relay.transport.proxy_protocol import proxied_connections
@@ -54,6 +54,8 @@ class RelayServer:
         self.links = links
         self.gate = Gate(services.clock, services.settings.limits, services.auditor)
         self.tunnels = Tunnels(services.sessions)
+        self.consoles = ConsoleLinks()
+        services.directory.consoles = self.consoles  # a disable closes their links
         self._server: Server | None = None
 
     async def start(self, listen: Listen) -> str:
@@ -151,7 +153,7 @@ class RelayServer:
             if path == "/v1/agent":
                 await agent_link(self.services, self.links, self.gate, ws)
             else:
-                await console_link(self.services, self.gate, ws)
+                await console_link(self.services, self.gate, ws, self.consoles)
         except RemoteProtocolError as exc:
             log.warning("closing %s link from %s: %s", path, self.gate.client(ws), exc)
             await ws.close(code=PROTOCOL_ERROR, reason="protocol error")

@@ -46,6 +46,8 @@ class Event(StrEnum):
     IDLE_TIMEOUT = "idle_timeout"
     MAX_DURATION = "max_duration"
     LOGIN_TIMEOUT = "login_timeout"
+    #: An admin disabled the session's technician.
+    TECHNICIAN_DISABLED = "technician_disabled"
 
 
 class EndReason(StrEnum):
@@ -63,6 +65,7 @@ class EndReason(StrEnum):
     IDLE_TIMEOUT = "idle_timeout"
     MAX_DURATION = "max_duration"
     LOGIN_TIMEOUT = "login_timeout"
+    TECHNICIAN_DISABLED = "technician_disabled"
 
 
 OPEN_STATES = frozenset(State) - {State.ENDED}
@@ -74,6 +77,7 @@ _ENDING: dict[Event, EndReason] = {
     Event.AGENT_OFFLINE: EndReason.AGENT_OFFLINE,
     Event.SHUTDOWN: EndReason.RELAY_SHUTDOWN,
     Event.RECOVER: EndReason.RECOVERED,
+    Event.TECHNICIAN_DISABLED: EndReason.TECHNICIAN_DISABLED,
 }
 
 #: (state, event) -> (next state, end reason or None)

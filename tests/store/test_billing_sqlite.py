@@ -90,7 +90,8 @@ async def test_entries_of_an_older_database_survive_the_billing_migration(
             values = columns(record)
             db.execute(insert_sql(table, values), values)
         tech = columns(technician(), token_hash="h")
-        del tech["customer_ids"]
+        for later in ("customer_ids", "token_expires_at", "grants"):  # not columns yet
+            del tech[later]
         db.execute(insert_sql("technicians", tech), tech)
         values = columns(old)
         values["ticket"] = values.pop("request")  # its name before migration 0006

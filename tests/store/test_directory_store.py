@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import pytest
 
-from relay.model import SupportCode
+from relay.model import AuditEvent, SupportCode, TechnicianChange
 from relay.store.interface import Store
 from shared.errors import ConflictError
 from tests.store.records import (
@@ -121,6 +121,71 @@ async def test_disabled_technician_is_not_found_by_token(store: Store) -> None:
     await store.add_technician(bob, token_hash("bob-token"))
     assert await store.technician_by_token(token_hash("bob-token")) is None
     assert await store.get_technician("tec-2") == bob
+
+
+async def test_technician_lifecycle_fields_round_trip(store: Store) -> None:
+    await store.add_customer(customer())
+    office = replace(
+        technician("tec-5", "olga", ()), role="billing", token_expires_at=at(90), grants=("help",)
+    )
+    await store.add_technician(office, token_hash("olga-token"))
+    assert await store.get_technician("tec-5") == office
+    assert await store.technician_holding(token_hash("olga-token")) == office
+
+
+async def test_update_technician_changes_what_it_names_with_its_audit(store: Store) -> None:
+    await store.add_customer(customer("cus-1", "Acme GmbH"))
+    await store.add_customer(customer("cus-2", "Beta AG"))
+    await store.add_technician(technician("tec-1", "alice"), token_hash("old"))
+    audit = AuditEvent(at(5), "technician_disable", "tec-9", "tec-1")
+    change = TechnicianChange(disabled=True, level=3, customer_ids=("cus-2", "cus-1"))
+    assert await store.update_technician("tec-1", change, audit=(audit,))
+    changed = replace(technician("tec-1", "alice", ("cus-2", "cus-1")), disabled=True, level=3)
+    assert await store.get_technician("tec-1") == changed
+    assert await store.technician_by_token(token_hash("old")) is None  # disabled
+    assert await store.technician_holding(token_hash("old")) == changed
+    (record,) = [r for r in await store.list_audit() if r.event == "technician_disable"]
+    assert (record.actor, record.subject) == ("tec-9", "tec-1")
+
+
+async def test_a_new_token_replaces_the_old_one_at_once(store: Store) -> None:
+    await store.add_customer(customer())
+    await store.add_technician(technician("tec-1", "alice"), token_hash("old"))
+    change = TechnicianChange(token_hash=token_hash("new"), token_expires_at=at(100))
+    assert await store.update_technician("tec-1", change)
+    assert await store.technician_by_token(token_hash("old")) is None
+    assert await store.technician_holding(token_hash("old")) is None
+    found = await store.technician_by_token(token_hash("new"))
+    assert found is not None and found.token_expires_at == at(100)
+
+
+async def test_update_technician_refuses_unknown_ids_tokens_and_customers(store: Store) -> None:
+    await store.add_customer(customer())
+    await store.add_technician(technician("tec-1", "alice"), token_hash("a"))
+    await store.add_technician(technician("tec-2", "bob"), token_hash("b"))
+    audit = AuditEvent(at(1), "technician_grant", "tec-9", "tec-404")
+    assert not await store.update_technician("tec-404", TechnicianChange(level=1), audit=(audit,))
+    assert [r for r in await store.list_audit() if r.event == "technician_grant"] == []
+    with pytest.raises(ConflictError):
+        await store.update_technician("tec-2", TechnicianChange(token_hash=token_hash("a")))
+    with pytest.raises(ConflictError):
+        await store.update_technician("tec-2", TechnicianChange(customer_ids=("cus-404",)))
+    assert await store.get_technician("tec-2") == technician("tec-2", "bob")  # rolled back
+
+
+async def test_stamp_token_expiry_fills_only_missing_expiries(store: Store) -> None:
+    await store.add_customer(customer())
+    await store.add_technician(technician("tec-1", "alice"), token_hash("a"))
+    dated = replace(technician("tec-2", "bob"), token_expires_at=at(10))
+    await store.add_technician(dated, token_hash("b"))
+    audit = AuditEvent(at(1), "token_expiry_stamped", "relay")
+    assert await store.stamp_token_expiry(at(500), audit=(audit,)) == 1
+    assert await store.stamp_token_expiry(at(900), audit=(audit,)) == 0
+    assert [(t.name, t.token_expires_at) for t in await store.list_technicians()] == [
+        ("alice", at(500)),
+        ("bob", at(10)),
+    ]
+    assert len([r for r in await store.list_audit() if r.event == "token_expiry_stamped"]) == 1
 
 
 async def test_technician_name_and_token_conflict(store: Store) -> None:

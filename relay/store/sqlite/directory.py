@@ -1,6 +1,7 @@
 """Who and what the relay knows: relay settings, customers, technicians,
 enrollment tokens, agents, support codes and session policies (tables of
-``0001_init.sql`` and ``0002_policy_support_codes.sql``)."""
+``0001_init.sql``, ``0002_policy_support_codes.sql`` and
+``0011_technician_lifecycle.sql``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from relay.model import Agent, AuditEvent, Customer, EnrollToken, Keyset, SupportCode, Technician
+from relay.model import (
+    Agent,
+    AuditEvent,
+    Customer,
+    EnrollToken,
+    Keyset,
+    SupportCode,
+    Technician,
+    TechnicianChange,
+)
 from relay.store.sqlite import paging
 from relay.store.sqlite.base import SQLiteBase
 from relay.store.sqlite.codec import columns, decode, encode, insert_sql
@@ -121,6 +131,59 @@ class SQLiteDirectory(SQLiteBase):
             "look up technician token", "WHERE t.token_hash = ? AND t.disabled = 0", (token_hash,)
         )
         return found[0] if found else None
+
+    async def technician_holding(self, token_hash: str) -> Technician | None:
+        """The technician holding this token, disabled or not (the relay audits why
+        it refuses one), else None."""
+        found = await self._technicians(
+            "look up technician token", "WHERE t.token_hash = ?", (token_hash,)
+        )
+        return found[0] if found else None
+
+    async def update_technician(
+        self, technician_id: str, change: TechnicianChange, *, audit: Sequence[AuditEvent] = ()
+    ) -> bool:
+        """Apply ``change`` in one transaction; False (nothing written) if unknown,
+        ConflictError for a token in use or a scope naming an unknown customer."""
+        sets: dict[str, Any] = {}
+        for name in ("disabled", "level", "grants", "token_expires_at"):
+            value = getattr(change, name)
+            if value is not None:
+                sets[name] = encode(value)
+        if change.token_hash is not None:
+            sets["token_hash"] = change.token_hash
+        async with self._transaction(f"change technician {technician_id!r}") as db:
+            found = list(
+                await db.execute_fetchall(
+                    "SELECT 1 FROM technicians WHERE id = ?", (technician_id,)
+                )
+            )
+            if not found:
+                return False
+            if sets:
+                assignments = ", ".join(f"{name} = :{name}" for name in sets)
+                await db.execute(
+                    f"UPDATE technicians SET {assignments} WHERE id = :id",
+                    {**sets, "id": technician_id},
+                )
+            if change.customer_ids is not None:
+                await db.execute(
+                    "DELETE FROM technician_customers WHERE technician_id = ?", (technician_id,)
+                )
+                await db.executemany(
+                    "INSERT INTO technician_customers (technician_id, customer_id, position)"
+                    " VALUES (?, ?, ?)",
+                    [(technician_id, cid, pos) for pos, cid in enumerate(change.customer_ids)],
+                )
+            await self._write_audit(db, audit)
+            return True
+
+    async def stamp_token_expiry(
+        self, expires_at: datetime, *, audit: Sequence[AuditEvent] = ()
+    ) -> int:
+        """Give every token without an expiry this one; how many got it."""
+        sql = "UPDATE technicians SET token_expires_at = ? WHERE token_expires_at IS NULL"
+        return await self._run("stamp token expiry", sql, (encode(expires_at),), audit=audit)
 
     async def get_technician(self, technician_id: str) -> Technician | None:
         """By id, disabled or not."""
