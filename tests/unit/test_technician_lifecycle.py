@@ -184,7 +184,7 @@ async def test_level_scope_and_grants_are_changed_with_their_audit(
         "name": "olga",
         "grants": ["recordings"],
     }
-    (olga,) = [t for t in await call(ctx, "technician.list", {}) if t["name"] == "olga"]
+    (olga,) = [t for t in (await call(ctx, "technician.list", {}))["items"] if t["name"] == "olga"]
     assert (olga["level"], olga["customers"], olga["grants"]) == (3, ["Acme"], ["recordings"])
     events = [r.event for r in await store.list_audit() if r.actor == root.id]
     assert events.count("technician_grant") == 2 and "technician_set_level" in events
@@ -228,7 +228,7 @@ async def test_billing_gets_not_found_for_content_until_an_admin_grants_it(
     # The same words as for something that does not exist.
     with pytest.raises(NotFoundError, match="^no recording for that session$"):
         await call(Context(s, root), "session.recording", {"session": "ses-404"})
-    (queued,) = await call(ctx, "request.queue", {})
+    (queued,) = (await call(ctx, "request.queue", {}))["items"]
     assert (queued["label"], queued["text"]) == (f"REQ-{number}", None)
     assert await call(ctx, "session.list", {})  # metadata stays readable
     refused_grants = [r.detail["grant"] for r in await store.list_audit() if r.actor == office.id]
@@ -245,7 +245,7 @@ async def test_billing_gets_not_found_for_content_until_an_admin_grants_it(
     assert (await call(ctx, "request.show", {"request": f"REQ-{number}"}))["text"] == (
         "my password is hunter2"
     )
-    (queued,) = await call(ctx, "request.queue", {})
+    (queued,) = (await call(ctx, "request.queue", {}))["items"]
     assert queued["text"] == "my password is hunter2"
 
 
