@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from console import billing_cmds, company_cmds, diagnostics_cmds, help_texts
+from console import audit_cmds, billing_cmds, company_cmds, diagnostics_cmds, help_texts
 from console.output import show, show_object
 from console.profile import Profile
 from console.rpc import RelayClient
@@ -139,6 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     diagnostics_cmds.add_parsers(sub)
     billing_cmds.add_parsers(sub)
     company_cmds.add_parsers(sub)
+    audit_cmds.add_parsers(sub)
     add_completion(sub, "qp")
     document(p, help_texts.DOCS, help_texts.COMMON)
     finish(p)
@@ -408,6 +409,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     **diagnostics_cmds.HANDLERS,
     **billing_cmds.HANDLERS,
     **company_cmds.HANDLERS,
+    **audit_cmds.HANDLERS,
     ("customer", "policy"): _policy,
     ("agent", "policy"): _policy,
     ("support-code", None): _support_code,

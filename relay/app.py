@@ -74,6 +74,7 @@ class Relay:
         if not sessions.public_url:
             sessions.public_url = url
         self._background.append(asyncio.create_task(sessions.heartbeat_forever()))
+        self._background.append(asyncio.create_task(self.services.auditor.run()))
         return url
 
     async def stop(self) -> None:
@@ -85,4 +86,5 @@ class Relay:
         for task in self._background:
             task.cancel()
         await self.server.close()
+        await self.services.auditor.stop()  # the open window's counted refusals
         await self.store.close()

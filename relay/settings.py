@@ -37,6 +37,10 @@ class Limits:
     cert_minutes: int = 10  # validity of a per-session SSH user certificate
     host_cert_days: int = 365  # validity of an agent's host certificate
     allowed_origins: tuple[str, ...] = ()  # browser origins allowed on /v1/console
+    #: Unauthenticated refusals are counted per (source address, reason) and written
+    #: as one audit row per window, so a flood cannot flood the audit table.
+    audit_window_seconds: int = 60
+    audit_buffer_keys: int = 1000  # distinct (address, reason) counted before an early write
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,8 @@ ping_timeout = 20
 cert_minutes = 10
 host_cert_days = 365
 allowed_origins = []
+audit_window_seconds = 60      # unauthenticated refusals: one audit row per address and
+audit_buffer_keys = 1000       # reason per window, with a count; keys held before writing
 
 [billing]
 hourly_rate = "90.00"
@@ -218,6 +224,8 @@ def validate(settings: Settings) -> None:
         "cert_minutes",
         "max_preauth",
         "auth_failures_per_minute",
+        "audit_window_seconds",
+        "audit_buffer_keys",
     ):
         if getattr(lim, name) <= 0:
             raise ConfigError(f"limits.{name} must be positive")

@@ -20,6 +20,19 @@ REFERENCE: dict[str, Entry] = {
     # -- directory
     "whoami": Entry(ALL, {}, "id, name, role, level, relay_id, host_ca"),
     "relay.status": Entry(ADMIN, {}, "relay_id, live_sessions, store_write_transactions"),
+    "audit.list": Entry(
+        ADMIN,
+        {
+            "since": "?time (company-local, or with offset)",
+            "until": "?time",
+            "actor": "?name or id (or anonymous)",
+            "event": "?event",
+            "subject": "?id",
+            "offset": "?n",
+        },
+        "page {items: [id, at, event, actor, actor_name, subject, subject_name, peer,"
+        " count, detail], next}",
+    ),  # fmt: skip
     "customer.add": Entry(ADMIN, {"name": "customer name"}, "id, name, created_at"),
     "customer.list": Entry(ALL, {}, "[id, name, created_at] of customers the caller serves"),
     "technician.add": Entry(

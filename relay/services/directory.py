@@ -8,27 +8,34 @@ from datetime import timedelta
 from typing import Any
 
 from relay.core import policy as policies
-from relay.core.authorization import may_serve, resolve_agent, visible_agents
+from relay.core.authorization import may_serve, resolve_agent, sees_all_customers, visible_agents
 from relay.core.ids import new_id, new_token, token_hash
 from relay.model import Agent, AuditEvent, Customer, EnrollToken, Technician
+from relay.services.audit import ANONYMOUS, Auditor
 from relay.services.names import Names
 from relay.services.ports import AgentChannel
 from relay.services.sessions import SessionManager
 from relay.store.interface import Store
 from shared.clock import Clock
-from shared.errors import AuthError, NotFoundError
+from shared.errors import AuthError, NotFoundError, OutOfScopeError
 
 
 class Directory:
     """Who and what the relay knows."""
 
     def __init__(
-        self, store: Store, clock: Clock, channel: AgentChannel, sessions: SessionManager
+        self,
+        store: Store,
+        clock: Clock,
+        channel: AgentChannel,
+        sessions: SessionManager,
+        auditor: Auditor,
     ) -> None:
         self.store = store
         self.clock = clock
         self.channel = channel
         self.sessions = sessions
+        self.auditor = auditor
 
     async def names(self) -> Names:
         """Display names for every id, read once."""
@@ -39,7 +46,7 @@ class Directory:
         """The enabled technician holding ``token``; AuthError (audited) otherwise."""
         tech = await self.store.technician_by_token(token_hash(token))
         if tech is None:
-            await self.store.audit(self.clock.now(), "login_refused", "anonymous", "", peer=peer)
+            await self.auditor.refused("login_refused", ANONYMOUS, peer=peer)
             raise AuthError("the relay refused this token; ask an admin for a new one")
         return tech
 
@@ -66,8 +73,11 @@ class Directory:
     async def customer_named(self, tech: Technician, name: str) -> Customer:
         """A customer by name within ``tech``'s scope."""
         customer = await self.store.find_customer(name)
-        if customer is None or not may_serve(tech, customer.id):
-            raise NotFoundError(f"no customer {name!r}; see 'qp customer list'")
+        message = f"no customer {name!r}; see 'qp customer list'"
+        if customer is None:
+            raise NotFoundError(message)
+        if not may_serve(tech, customer.id):
+            raise OutOfScopeError(message, "customer", name)
         return customer
 
     # -- technicians -------------------------------------------------------------------
@@ -87,12 +97,16 @@ class Directory:
     async def technicians(self) -> list[Technician]:
         return await self.store.list_technicians()
 
-    async def technician_named(self, name: str) -> Technician:
-        """A technician by name or id."""
+    async def technician_named(self, caller: Technician, name: str) -> Technician:
+        """A technician by name or id. A technician (who cannot list the others)
+        finds only themself: another's name gets the answer an unknown one gets."""
+        message = f"no technician {name!r}; see qp technician list"
         for tech in await self.store.list_technicians():
             if tech.name == name or tech.id == name:
+                if tech.id != caller.id and not sees_all_customers(caller):
+                    raise OutOfScopeError(message, "technician", name)
                 return tech
-        raise NotFoundError(f"no technician {name!r}; see qp technician list")
+        raise NotFoundError(message)
 
     # -- enrollment tokens ----------------------------------------------------------------
     async def create_enroll_token(
@@ -114,9 +128,12 @@ class Directory:
         return [t for t in await self.store.list_enroll_tokens() if may_serve(tech, t.customer_id)]
 
     async def revoke_enroll_token(self, actor: Technician, token_id: str) -> None:
-        found = {t.id: t for t in await self.enroll_tokens(actor)}.get(token_id)
+        found = {t.id: t for t in await self.store.list_enroll_tokens()}.get(token_id)
+        message = f"no enrollment token {token_id!r}"
         if found is None:
-            raise NotFoundError(f"no enrollment token {token_id!r}")
+            raise NotFoundError(message)
+        if not may_serve(actor, found.customer_id):
+            raise OutOfScopeError(message, "enroll_token", token_id)
         audit = AuditEvent(self.clock.now(), "enroll_token_revoke", actor.id, token_id)
         await self.store.revoke_enroll_token(token_id, audit=(audit,))
 
