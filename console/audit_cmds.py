@@ -9,6 +9,7 @@ per source address and reason per window, with a count.
 from __future__ import annotations
 
 import argparse
+import textwrap
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +24,13 @@ Handler = Callable[[RelayClient, argparse.Namespace], Awaitable[int]]
 
 MAX_ROWS = 100_000
 
+EXAMPLES = (
+    "qp audit",
+    "qp audit --since 2h --event out_of_scope",
+    "qp audit --actor alice --since '2026-11-03 08:00' --until '2026-11-04' --json",
+    "qp audit --actor anonymous --event login_refused --limit 500",
+)
+
 COLUMNS = [
     ("time", "Time"),
     ("event", "Event"),
@@ -35,7 +43,19 @@ COLUMNS = [
 
 def add_parsers(sub: Any) -> None:
     """Register ``audit`` on ``qp``'s subparsers."""
-    p = sub.add_parser("audit", help="the relay's audit trail (admin)")
+    p = sub.add_parser(
+        "audit",
+        help="the relay's audit trail (admin)",
+        description=textwrap.fill(
+            "Show the relay's audit trail, newest first (admins only): refusals and "
+            "changes, with who, what about and from where. Times are local; refusals of "
+            "unauthenticated peers come as one row per address and reason per window, "
+            "with a count.",
+            78,
+        ),
+        epilog="examples:\n" + "\n".join(f"  {e}" for e in EXAMPLES),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--since", help="from: a time, a day, or an age such as 2h or 7d")
     p.add_argument("--until", help="before: a time, a day, or an age")
     p.add_argument("--actor", help="technician or agent name, an id, or anonymous")

@@ -5,6 +5,7 @@ structured line in the relay log. A real SQLite store, a fake clock."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from relay.store.interface import Store
 from shared.clock import FakeClock
 
 
-async def rows(store: Store) -> list[tuple[str, str, str, dict[str, object]]]:
+async def rows(store: Store) -> list[tuple[str, str, str, dict[str, Any]]]:
     """(event, actor, subject, detail) of the trail, oldest first."""
     return [(r.event, r.actor, r.subject, r.detail) for r in reversed(await store.list_audit())]
 
