@@ -28,8 +28,8 @@ async def session_open(ctx: Context, params: Params) -> Any:
     except OutOfScopeError:
         raise  # audited by the dispatcher, as every reference out of scope
     except NotFoundError:
-        # Unknown or forbidden: the caller cannot tell, the audit log can.
-        await services.sessions.refused(tech, ref)
+        # Unknown (or revoked): the caller cannot tell, the audit log can.
+        await services.auditor.refused("session_refused", tech.id, ref[:64])
         raise
     kind = name(params, "kind")
     if kind not in SESSION_KINDS:

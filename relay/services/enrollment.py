@@ -72,9 +72,13 @@ class Enrollment:
         try:
             identity = parse_public_key(proof.identity_key)
             host_key = parse_public_key(proof.host_key)
+        except RemoteProtocolError:  # still a protocol error for the link: closed unanswered
+            await self.auditor.refused(event, ANONYMOUS, peer=peer)
+            raise
+        try:
             # Proof that the enrolling party holds the identity key it registers.
             verify_challenge(public_text(identity), proof.signature, proof.nonce, self.relay_id)
-        except (AuthError, RemoteProtocolError):
+        except AuthError:
             raise await self._refuse(event, peer, "proof of key failed") from None
         return identity, host_key
 

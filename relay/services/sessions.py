@@ -252,10 +252,6 @@ class SessionManager:
             now = live.wall(live.started_mono)
             live.row = dataclasses.replace(live.row, started_at=now, last_seen_at=now)
 
-    async def refused(self, tech: Technician, ref: str) -> None:
-        """Audit a session asked for an agent the technician cannot reach."""
-        await self.store.audit(self.clock.now(), "session_refused", tech.id, ref[:64])
-
     async def recording_stored(self, agent_id: str, session_id: str, size: int) -> None:
         """Audit a terminal recording an agent finished uploading."""
         now = self.clock.now()
