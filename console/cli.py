@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from console import (
+    audit_cmds,
     billing_cmds,
     company_cmds,
     diagnostics_cmds,
@@ -142,6 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     billing_cmds.add_parsers(sub)
     company_cmds.add_parsers(sub)
     technician_cmds.add_parsers(sub)
+    audit_cmds.add_parsers(sub)
     add_completion(sub, "qp")
     document(p, help_texts.DOCS, help_texts.COMMON)
     finish(p)
@@ -397,6 +399,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     **billing_cmds.HANDLERS,
     **company_cmds.HANDLERS,
     **technician_cmds.HANDLERS,
+    **audit_cmds.HANDLERS,
     ("customer", "policy"): _policy,
     ("agent", "policy"): _policy,
     ("support-code", None): _support_code,

@@ -77,6 +77,7 @@ class Relay:
             sessions.public_url = url
         self._background.append(asyncio.create_task(sessions.heartbeat_forever()))
         self._background.append(asyncio.create_task(sessions.sweep_forever()))
+        self._background.append(asyncio.create_task(self.services.auditor.run()))
         return url
 
     async def stop(self) -> None:
@@ -88,4 +89,5 @@ class Relay:
         for task in self._background:
             task.cancel()
         await self.server.close()
+        await self.services.auditor.stop()  # the open window's counted refusals
         await self.store.close()

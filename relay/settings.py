@@ -63,6 +63,10 @@ class Limits:
     help_requests_per_agent: int = 20  # open (unresolved) help requests one agent may have
     technician_token_days: int = 90  # a technician's API token works this long
     technician_token_warn_days: int = 7  # warn at login and whoami this close to expiry
+    #: Unauthenticated refusals are counted per (source address, reason) and written
+    #: as one audit row per window, so a flood cannot flood the audit table.
+    audit_window_seconds: int = 60
+    audit_buffer_keys: int = 1000  # distinct (address, reason) counted before an early write
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,8 @@ max_sessions_per_technician = 10
 help_requests_per_agent = 20
 technician_token_days = 90        # a new or rotated token works this many days
 technician_token_warn_days = 7    # qp login and qp whoami warn this close to expiry
+audit_window_seconds = 60      # unauthenticated refusals: one audit row per address and
+audit_buffer_keys = 1000       # reason per window, with a count; keys held before writing
 
 [billing]
 hourly_rate = "90.00"
@@ -277,6 +283,8 @@ def validate(settings: Settings) -> None:
         "login_timeout",
         "max_sessions_per_technician",
         "help_requests_per_agent",
+        "audit_window_seconds",
+        "audit_buffer_keys",
     ):
         if getattr(lim, name) <= 0:
             raise ConfigError(f"limits.{name} must be positive")

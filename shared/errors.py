@@ -7,6 +7,7 @@ command-line front ends can print one line for it and exit non-zero::
     ├── UsageError            the user asked for something malformed
     ├── ConfigError           a config or data directory is missing or broken
     ├── NotFoundError         unknown *or forbidden* (callers cannot tell them apart)
+    │   └── OutOfScopeError       forbidden: exists, outside the caller's scope (audited)
     ├── AuthError             credentials refused
     ├── ConflictError         the request clashes with what exists (duplicate name…)
     ├── UnavailableError      the peer is offline, the relay is down, a timeout
@@ -40,6 +41,17 @@ class ConfigError(QPError):
 
 class NotFoundError(QPError):
     code = "not_found"
+
+
+class OutOfScopeError(NotFoundError):
+    """Something that exists but lies outside the caller's scope. It travels with
+    the very code and message of an unknown one; only the relay's audit log tells
+    them apart (``what`` names the kind of thing, ``subject`` the reference tried)."""
+
+    def __init__(self, message: str, what: str, subject: str) -> None:
+        super().__init__(message)
+        self.what = what
+        self.subject = subject
 
 
 class AuthError(QPError):

@@ -9,7 +9,7 @@ documents every method; a test keeps it in step with these tables.
 
 from __future__ import annotations
 
-from relay.api import billing, company, diagnostics, directory, sessions, time
+from relay.api import audit, billing, company, diagnostics, directory, sessions, time
 from relay.api.context import Method
 
 
@@ -30,4 +30,5 @@ METHODS: dict[str, Method] = _merge(
     time.METHODS,
     billing.METHODS,
     company.METHODS,
+    audit.METHODS,
 )

@@ -34,6 +34,19 @@ REFERENCE: dict[str, Entry] = {
         "token_warning (a line in the week before expiry, else null)",
     ),
     "relay.status": Entry(ADMIN, {}, "relay_id, live_sessions, store_write_transactions"),
+    "audit.list": Entry(
+        ADMIN,
+        {
+            "since": "?time (company-local, or with offset)",
+            "until": "?time",
+            "actor": "?name or id (or anonymous)",
+            "event": "?event",
+            "subject": "?id",
+            **PAGED,
+        },
+        "page {items: [id, at, event, actor, actor_name, subject, subject_name, peer,"
+        " count, detail], next}, newest first",
+    ),  # fmt: skip
     "customer.add": Entry(ADMIN, {"name": "customer name"}, "id, name, created_at"),
     "customer.list": Entry(
         ALL, PAGED, "page {items: [id, name, created_at], next} of customers the caller serves"

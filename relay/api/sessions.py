@@ -8,6 +8,7 @@ from typing import Any
 from relay.api.context import ADMIN, ALL, STAFF, Context, Method
 from relay.api.grants import require_grant
 from relay.api.params import Params, keyset, name, page, whole
+from relay.core import help_requests as hr
 from relay.core import policy as policies
 from relay.core.authorization import may_serve, sees_all_customers
 from relay.model import Session
@@ -15,7 +16,7 @@ from relay.services.directory import in_scope
 from relay.services.names import Names
 from relay.services.sessions import FORWARD_KINDS, SESSION_KINDS, OpenRequest
 from shared.clock import iso
-from shared.errors import NotFoundError, UsageError
+from shared.errors import NotFoundError, OutOfScopeError, UsageError
 from shared.keys import parse_public_key
 
 
@@ -26,9 +27,11 @@ async def session_open(ctx: Context, params: Params) -> Any:
     ref = name(params, "agent")
     try:
         agent = await services.directory.agent(tech, ref)
+    except OutOfScopeError:
+        raise  # audited by the dispatcher, as every reference out of scope
     except NotFoundError:
-        # Unknown or forbidden: the caller cannot tell, the audit log can.
-        await services.sessions.refused(tech, ref)
+        # Unknown (or revoked): the caller cannot tell, the audit log can.
+        await services.auditor.refused("session_refused", tech.id, ref[:64])
         raise
     kind = name(params, "kind")
     if kind not in SESSION_KINDS:
@@ -133,6 +136,9 @@ async def support_code_create(ctx: Context, params: Params) -> Any:
     customer = await services.directory.customer_named(ctx.tech, name(params, "customer"))
     ttl = whole(params, "ttl", 900, 60, 86400)
     request = name(params, "request", required=False) or None
+    if request is not None and request.upper().startswith("REQ-"):
+        # One of ours must be one the technician may see (a ticket number is free text).
+        request = hr.label((await services.requests.visible(ctx.tech, request)).id)
     record, code = await services.enrollment.create_support_code(ctx.tech, customer, ttl, request)
     return {
         "id": record.id,
@@ -149,8 +155,13 @@ async def session_recording(ctx: Context, params: Params) -> Any:
     sid = name(params, "session")
     await require_grant(ctx, "recordings", sid, "no recording for that session")
     row = await ctx.services.sessions.stored(sid)
-    if row is None or not may_serve(ctx.tech, row.customer_id):
+    if row is None:
         raise NotFoundError("no recording for that session")
+    if not may_serve(ctx.tech, row.customer_id):
+        raise OutOfScopeError("no recording for that session", "session", sid)
+        raise NotFoundError("no recording for that session")
+    if not may_serve(ctx.tech, row.customer_id):
+        raise OutOfScopeError("no recording for that session", "session", sid)
     offset = whole(params, "offset", 0, 0, 2**40)
     data, total = ctx.services.recordings.read(row.id, offset)
     return {"data": base64.b64encode(data).decode(), "offset": offset, "total": total}

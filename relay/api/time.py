@@ -19,7 +19,7 @@ from relay.model import ENTRY_STATUSES, BillableEntry, EntryQuery, Technician
 from relay.services.names import Names
 from relay.services.time_entries import MAX_NOTES, default_explanation
 from shared.clock import iso
-from shared.errors import NotFoundError, UsageError
+from shared.errors import UsageError
 
 MAX_IDS = 500
 
@@ -70,7 +70,7 @@ async def time_search(ctx: Context, params: Params) -> Any:
     if customer := text(params, "customer"):
         query["customer_id"] = (await services.directory.customer_named(tech, customer)).id
     if who := text(params, "technician"):
-        query["technician_id"] = (await services.directory.technician_named(who)).id
+        query["technician_id"] = (await services.directory.technician_named(tech, who)).id
     if status := text(params, "status"):
         if status not in ENTRY_STATUSES:
             raise UsageError(f"status must be one of {', '.join(ENTRY_STATUSES)}")
@@ -160,10 +160,8 @@ async def _worker(ctx: Context, params: Params) -> Technician:
     """Whose work it is: the caller, or (for the office) the technician named."""
     if (who := text(params, "technician")) is None:
         return ctx.tech
-    other = await ctx.services.directory.technician_named(who)
-    if other.id != ctx.tech.id and not sees_all_customers(ctx.tech):
-        raise NotFoundError(f"no technician {who!r}; see qp technician list")
-    return other
+    # A technician finds only themself (another's name answers as an unknown one).
+    return await ctx.services.directory.technician_named(ctx.tech, who)
 
 
 async def time_add(ctx: Context, params: Params) -> Any:

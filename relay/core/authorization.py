@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from relay.model import Agent, Technician
-from shared.errors import AuthError, NotFoundError
+from shared.errors import AuthError, NotFoundError, OutOfScopeError
 
 ROLES = ("technician", "billing", "admin")
 
@@ -52,4 +52,7 @@ def resolve_agent(agents: list[Agent], tech: Technician, ref: str) -> Agent:
     if len(by_name) > 1:
         ids = ", ".join(a.id for a in by_name)
         raise NotFoundError(f"agent name {ref!r} is ambiguous: use one of the ids {ids}")
-    raise NotFoundError(f"no agent {ref!r} that you can reach")
+    message = f"no agent {ref!r} that you can reach"
+    if any(a.id == ref or a.name == ref for a in agents if not may_serve(tech, a.customer_id)):
+        raise OutOfScopeError(message, "agent", ref)
+    raise NotFoundError(message)

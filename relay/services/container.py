@@ -61,6 +61,8 @@ def build_services(
     tap: Tap | None = None,
 ) -> Services:
     """Wire every service of a node around one store and one agent channel."""
+    limits = settings.limits
+    auditor = Auditor(store, clock, limits.audit_window_seconds, limits.audit_buffer_keys)
     diagnostics = Diagnostics(store, channel, clock, settings)
     sessions = SessionManager(
         store,
@@ -80,18 +82,18 @@ def build_services(
         settings=settings,
         authorities=authorities,
         sessions=sessions,
-        directory=Directory(store, clock, channel, sessions),
+        directory=Directory(store, clock, channel, sessions, auditor),
         diagnostics=diagnostics,
         requests=HelpRequests(
             store,
             diagnostics,
             clock,
-            Auditor(store, clock),
+            auditor,
             settings.limits.help_requests_per_agent,
         ),
-        enrollment=Enrollment(store, clock, settings, authorities, relay_id),
+        enrollment=Enrollment(store, clock, settings, authorities, relay_id, auditor),
         entries=TimeEntries(store, clock, settings, book),
         office=Office(store, clock, settings, book, InvoiceTemplates(data_dir)),
         recordings=Recordings(data_dir),
-        auditor=Auditor(store, clock),
+        auditor=auditor,
     )

@@ -27,13 +27,14 @@ from relay.model import (
     Technician,
     TechnicianChange,
 )
+from relay.services.audit import ANONYMOUS, Auditor
 from relay.services.names import Names
 from relay.services.ports import AgentChannel, ConsoleChannel, NoConsoles
 from relay.services.sessions import SessionManager
 from relay.settings import Limits
 from relay.store.interface import Store
 from shared.clock import Clock, iso
-from shared.errors import AuthError, NotFoundError, UsageError
+from shared.errors import AuthError, NotFoundError, OutOfScopeError, UsageError
 
 #: The one answer to an unknown or a disabled technician's token.
 REFUSED = "the relay refused this token; ask an admin for a new one"
@@ -43,7 +44,12 @@ class Directory:
     """Who and what the relay knows."""
 
     def __init__(
-        self, store: Store, clock: Clock, channel: AgentChannel, sessions: SessionManager
+        self,
+        store: Store,
+        clock: Clock,
+        channel: AgentChannel,
+        sessions: SessionManager,
+        auditor: Auditor,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -51,6 +57,7 @@ class Directory:
         self.sessions = sessions
         #: The consoles linked to this node; the transport attaches its own.
         self.consoles: ConsoleChannel = NoConsoles()
+        self.auditor = auditor
 
     async def names(self) -> Names:
         """Display names for every id, read once."""
@@ -65,15 +72,14 @@ class Directory:
         takes effect at once."""
         tech = await self.store.technician_holding(token_hash(token))
         now = self.clock.now()
-        if tech is None or tech.disabled:
-            who = "anonymous" if tech is None else tech.id
-            why = "unknown_token" if tech is None else "disabled"
-            await self.store.audit(now, "login_refused", who, "", peer=peer, reason=why)
+        if tech is None:  # anonymous: counted per address and window
+            await self.auditor.refused("login_refused", ANONYMOUS, peer=peer)
+            raise AuthError(REFUSED)
+        if tech.disabled:
+            await self.auditor.refused("login_refused", tech.id, peer=peer, reason="disabled")
             raise AuthError(REFUSED)
         if tech.token_expires_at is not None and tech.token_expires_at <= now:
-            await self.store.audit(
-                now, "login_refused", tech.id, "", peer=peer, reason="token_expired"
-            )
+            await self.auditor.refused("login_refused", tech.id, peer=peer, reason="token_expired")
             raise AuthError(
                 f"your token expired on {tech.token_expires_at:%Y-%m-%d}; ask an admin for a "
                 f"new one (qp technician rotate-token {tech.name}), then run qp login again"
@@ -123,8 +129,11 @@ class Directory:
     async def customer_named(self, tech: Technician, name: str) -> Customer:
         """A customer by name within ``tech``'s scope."""
         customer = await self.store.find_customer(name)
-        if customer is None or not may_serve(tech, customer.id):
-            raise NotFoundError(f"no customer {name!r}; see 'qp customer list'")
+        message = f"no customer {name!r}; see 'qp customer list'"
+        if customer is None:
+            raise NotFoundError(message)
+        if not may_serve(tech, customer.id):
+            raise OutOfScopeError(message, "customer", name)
         return customer
 
     # -- technicians -------------------------------------------------------------------
@@ -146,17 +155,21 @@ class Directory:
         """Every technician (or one page), by name."""
         return await self.store.list_technicians(page)
 
-    async def technician_named(self, name: str) -> Technician:
-        """A technician by name or id."""
+    async def technician_named(self, caller: Technician, name: str) -> Technician:
+        """A technician by name or id. A technician (who cannot list the others)
+        finds only themself: another's name gets the answer an unknown one gets."""
+        message = f"no technician {name!r}; see qp technician list"
         for tech in await self.store.list_technicians():
             if tech.name == name or tech.id == name:
+                if tech.id != caller.id and not sees_all_customers(caller):
+                    raise OutOfScopeError(message, "technician", name)
                 return tech
-        raise NotFoundError(f"no technician {name!r}; see qp technician list")
+        raise NotFoundError(message)
 
     async def set_disabled(self, actor: Technician, ref: str, disabled: bool) -> tuple[str, int]:
         """Disable (their logins are refused, their sessions and console links end)
         or enable a technician; returns their name and how many sessions ended."""
-        tech = await self.technician_named(ref)
+        tech = await self.technician_named(actor, ref)
         if disabled and tech.id == actor.id:
             raise UsageError("you cannot disable yourself; another admin can")
         event = "technician_disable" if disabled else "technician_enable"
@@ -170,7 +183,7 @@ class Directory:
     async def rotate_token(self, actor: Technician, ref: str) -> tuple[Technician, str]:
         """A new token for a technician (shown once); the old one stops working at
         once. Returns the technician as changed and the token."""
-        tech = await self.technician_named(ref)
+        tech = await self.technician_named(actor, ref)
         token = new_token("qpt")
         expires = self.clock.now() + timedelta(days=self._limits.technician_token_days)
         change = TechnicianChange(token_hash=token_hash(token), token_expires_at=expires)
@@ -178,13 +191,13 @@ class Directory:
         return dataclasses.replace(tech, token_expires_at=expires), token
 
     async def set_level(self, actor: Technician, ref: str, level: int) -> Technician:
-        tech = await self.technician_named(ref)
+        tech = await self.technician_named(actor, ref)
         await self._change(actor, tech, "technician_set_level", TechnicianChange(level=level))
         return dataclasses.replace(tech, level=level)
 
     async def set_customers(self, actor: Technician, ref: str, names: list[str]) -> Technician:
         """Replace the customers a technician may serve."""
-        tech = await self.technician_named(ref)
+        tech = await self.technician_named(actor, ref)
         scope = tuple([(await self.customer_named(actor, n)).id for n in names])
         change = TechnicianChange(customer_ids=scope)
         await self._change(actor, tech, "technician_set_customers", change, customers=list(scope))
@@ -194,7 +207,7 @@ class Directory:
         """Grant (or revoke) a billing login the reading of ``grant`` content."""
         if grant not in GRANTS:
             raise UsageError(f"grant must be one of {', '.join(GRANTS)}")
-        tech = await self.technician_named(ref)
+        tech = await self.technician_named(actor, ref)
         if tech.role != "billing":
             raise UsageError(
                 f"{tech.name} has the {tech.role} role; grants apply to billing logins only"
@@ -242,9 +255,12 @@ class Directory:
         return [t for t in await self.store.list_enroll_tokens() if may_serve(tech, t.customer_id)]
 
     async def revoke_enroll_token(self, actor: Technician, token_id: str) -> None:
-        found = {t.id: t for t in await self.enroll_tokens(actor)}.get(token_id)
+        found = {t.id: t for t in await self.store.list_enroll_tokens()}.get(token_id)
+        message = f"no enrollment token {token_id!r}"
         if found is None:
-            raise NotFoundError(f"no enrollment token {token_id!r}")
+            raise NotFoundError(message)
+        if not may_serve(actor, found.customer_id):
+            raise OutOfScopeError(message, "enroll_token", token_id)
         audit = AuditEvent(self.clock.now(), "enroll_token_revoke", actor.id, token_id)
         await self.store.revoke_enroll_token(token_id, audit=(audit,))
 

@@ -18,11 +18,12 @@ import asyncssh
 from relay.core.ids import new_id, token_hash
 from relay.core.support_codes import new_code, normalise_code
 from relay.model import Agent, AuditEvent, Customer, SupportCode, Technician
+from relay.services.audit import ANONYMOUS, Auditor
 from relay.services.authorities import Authorities
 from relay.settings import Settings
 from relay.store.interface import Store
 from shared.clock import Clock
-from shared.errors import AuthError
+from shared.errors import AuthError, RemoteProtocolError
 from shared.keys import certificate_text, parse_public_key, public_text, verify_challenge
 
 MAX_AGENT_NAME = 64
@@ -56,30 +57,38 @@ class Enrollment:
         settings: Settings,
         authorities: Authorities,
         relay_id: str,
+        auditor: Auditor,
     ) -> None:
+        self.auditor = auditor
         self.store = store
         self.clock = clock
         self.settings = settings
         self.authorities = authorities
         self.relay_id = relay_id
 
-    def _keys(self, proof: Proof) -> tuple[asyncssh.SSHKey, asyncssh.SSHKey]:
-        identity = parse_public_key(proof.identity_key)
-        host_key = parse_public_key(proof.host_key)
-        # Proof that the enrolling party holds the identity key it registers.
-        verify_challenge(public_text(identity), proof.signature, proof.nonce, self.relay_id)
+    async def _keys(self, proof: Proof, event: str, peer: str) -> tuple[asyncssh.SSHKey, ...]:
+        """The identity and host keys of ``proof``; a malformed key or a signature
+        that does not prove the identity key is refused and audited as ``event``."""
+        try:
+            identity = parse_public_key(proof.identity_key)
+            host_key = parse_public_key(proof.host_key)
+        except RemoteProtocolError:  # still a protocol error for the link: closed unanswered
+            await self.auditor.refused(event, ANONYMOUS, peer=peer)
+            raise
+        try:
+            # Proof that the enrolling party holds the identity key it registers.
+            verify_challenge(public_text(identity), proof.signature, proof.nonce, self.relay_id)
+        except AuthError:
+            raise await self._refuse(event, peer, "proof of key failed") from None
         return identity, host_key
 
     async def _refuse(self, event: str, peer: str, message: str) -> AuthError:
-        await self.store.audit(self.clock.now(), event, "anonymous", "", peer=peer)
+        await self.auditor.refused(event, ANONYMOUS, peer=peer)
         return AuthError(message)
 
     async def enroll(self, proof: Proof, token: str, peer: str) -> dict[str, Any]:
         """An enrollment token becomes an agent identity: the ``enrolled`` answer."""
-        try:
-            identity, host_key = self._keys(proof)
-        except AuthError:
-            raise await self._refuse("enroll_refused", peer, "proof of key failed") from None
+        identity, host_key = await self._keys(proof, "enroll_proof_refused", peer)
         now = self.clock.now()
         used = await self.store.consume_enroll_token(token_hash(token), now)
         if used is None:
@@ -98,7 +107,7 @@ class Enrollment:
 
     async def support(self, proof: Proof, code: str, peer: str) -> tuple[Agent, dict[str, Any]]:
         """A one-time support code becomes a throw-away, attended agent identity."""
-        identity, host_key = self._keys(proof)
+        identity, host_key = await self._keys(proof, "support_proof_refused", peer)
         now = self.clock.now()
         used = await self.store.consume_support_code(token_hash(normalise_code(code)), now)
         if used is None:
@@ -136,8 +145,8 @@ class Enrollment:
                 raise AuthError("authentication failed")
             verify_challenge(agent.identity_key, signature, nonce, self.relay_id)
         except AuthError:
-            now = self.clock.now()
-            await self.store.audit(now, "agent_auth_refused", agent_id, "", peer=peer)
+            # The claimed id proves nothing: an anonymous refusal, counted per address.
+            await self.auditor.refused("agent_auth_refused", ANONYMOUS, agent_id, peer=peer)
             raise AuthError("authentication failed") from None
         return agent
 

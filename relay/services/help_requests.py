@@ -16,7 +16,7 @@ from relay.services.diagnostics import Diagnostics
 from relay.services.names import Names
 from relay.store.interface import Store
 from shared.clock import Clock, iso
-from shared.errors import ConflictError, NotFoundError, RemoteProtocolError
+from shared.errors import ConflictError, NotFoundError, OutOfScopeError, RemoteProtocolError
 
 log = logging.getLogger("qp.relay.requests")
 
@@ -113,8 +113,11 @@ class HelpRequests:
         """A request the technician may see; unknown and forbidden look the same."""
         number = hr.parse_number(ref)
         found = await self.store.get_help_request(number)
-        if found is None or not may_serve(tech, found.customer_id):
-            raise NotFoundError(f"no request {hr.label(number)} that you can see")
+        message = f"no request {hr.label(number)} that you can see"
+        if found is None:
+            raise NotFoundError(message)
+        if not may_serve(tech, found.customer_id):
+            raise OutOfScopeError(message, "request", hr.label(number))
         return found
 
     async def queue(

@@ -41,7 +41,7 @@ from relay.services.timekeeping import Timekeeper, default_card
 from relay.settings import Settings
 from relay.store.interface import Store
 from shared.clock import Clock
-from shared.errors import NotFoundError, StorageError, UnavailableError
+from shared.errors import NotFoundError, OutOfScopeError, StorageError, UnavailableError
 from shared.keys import certificate_text
 from shared.protocol.close_codes import GOING_AWAY, NORMAL_CLOSURE, POLICY_VIOLATION
 from shared.protocol.end_text import close_reason
@@ -290,10 +290,6 @@ class SessionManager:
             now = live.wall(live.started_mono)
             live.row = dataclasses.replace(live.row, started_at=now, last_seen_at=now)
 
-    async def refused(self, tech: Technician, ref: str) -> None:
-        """Audit a session asked for an agent the technician cannot reach."""
-        await self.store.audit(self.clock.now(), "session_refused", tech.id, ref[:64])
-
     async def recording_stored(self, agent_id: str, session_id: str, size: int) -> None:
         """Audit a terminal recording an agent finished uploading."""
         now = self.clock.now()
@@ -426,8 +422,12 @@ class SessionManager:
     async def end_by_technician(self, session_id: str, tech: Technician, sees_all: bool) -> None:
         """The technician ends a running session; unknown and not theirs look alike."""
         live = self.live.get(session_id)
-        if live is None or not (sees_all or live.row.technician_id == tech.id):
-            raise NotFoundError(f"no running session {session_id!r} of yours")
+        message = f"no running session {session_id!r} of yours"
+        row = live.row if live is not None else await self.store.get_session(session_id)
+        if row is not None and not (sees_all or row.technician_id == tech.id):
+            raise OutOfScopeError(message, "session", session_id)
+        if live is None:
+            raise NotFoundError(message)
         await self.end(live, Event.TECHNICIAN_ENDED)
 
     # -- tunnels -------------------------------------------------------------------------

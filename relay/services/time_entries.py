@@ -43,7 +43,7 @@ from relay.services.timekeeping import RateBook, billable_from, change_log, entr
 from relay.settings import Billing, Settings
 from relay.store.interface import OverlapError, Store
 from shared.clock import Clock, iso
-from shared.errors import ConfigError, ConflictError, NotFoundError, UsageError
+from shared.errors import ConfigError, ConflictError, NotFoundError, OutOfScopeError, UsageError
 
 EDITABLE = ("service_type", "complexity", "urgent", "request", "notes")
 MAX_NOTES = 2000
@@ -60,8 +60,11 @@ def may_see(tech: Technician, entry: BillableEntry) -> bool:
 async def visible_entry(store: Store, tech: Technician, entry_id: str) -> BillableEntry:
     """The entry, if ``tech`` may see it; the same NotFoundError otherwise."""
     entry = await store.get_entry(entry_id)
-    if entry is None or not may_see(tech, entry):
-        raise NotFoundError(f"no time entry {entry_id!r} that you can see")
+    message = f"no time entry {entry_id!r} that you can see"
+    if entry is None:
+        raise NotFoundError(message)
+    if not may_see(tech, entry):
+        raise OutOfScopeError(message, "time_entry", entry_id)
     return entry
 
 

@@ -287,8 +287,25 @@ class CoreStore(ABC):
         refusals that change nothing. A change passes its records as ``audit=``."""
 
     @abstractmethod
-    async def list_audit(self, limit: int = 200) -> list[AuditRecord]:
-        """Most recent first."""
+    async def append_audit(self, records: Sequence[AuditEvent]) -> None:
+        """Append ``records`` on their own, in one transaction (counted refusals)."""
+
+    @abstractmethod
+    async def list_audit(
+        self,
+        limit: int = 200,
+        *,
+        offset: int = 0,
+        before: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        actor: str | None = None,
+        event: str | None = None,
+        subject: str | None = None,
+    ) -> list[AuditRecord]:
+        """Most recently appended first, skipping ``offset`` (or, for keyset pages,
+        starting below record id ``before``); each filter given must match exactly
+        (``since`` ≤ at < ``until``)."""
 
 
 class DiagnosticsStore(ABC):

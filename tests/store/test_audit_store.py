@@ -201,3 +201,39 @@ async def test_changes_that_find_nothing_to_do_audit_nothing(store: Store) -> No
     # The same calls audit when they do change something.
     assert await store.revoke_agent(agent().id, audit=[event("agent_revoke", agent().id)])
     assert [e for _, e, _, _, _ in await trail(store)] == ["agent_revoke"]
+
+
+# -- reading the trail (qp audit) ----------------------------------------------------------
+
+
+async def test_list_audit_filters_pages_and_appends_many(store: Store) -> None:
+    await store.append_audit(
+        [
+            AuditEvent(at(0), "login_refused", "anonymous", "", {"peer": "10.0.0.1", "count": 7}),
+            AuditEvent(at(1), "role_refused", "tec-1", "technician.list"),
+            AuditEvent(at(2), "out_of_scope", "tec-2", "agt-9", {"method": "diag.get"}),
+            AuditEvent(at(3), "out_of_scope", "tec-1", "agt-9", {"method": "diag.list"}),
+        ]
+    )
+    await store.append_audit([])  # nothing to write is not an error
+
+    async def ids(**filters: Any) -> list[tuple[str, str]]:
+        return [(r.event, r.actor) for r in await store.list_audit(**filters)]
+
+    assert await ids() == [
+        ("out_of_scope", "tec-1"),
+        ("out_of_scope", "tec-2"),
+        ("role_refused", "tec-1"),
+        ("login_refused", "anonymous"),
+    ]
+    assert await ids(actor="tec-1") == [("out_of_scope", "tec-1"), ("role_refused", "tec-1")]
+    assert await ids(event="out_of_scope", subject="agt-9", actor="tec-2") == [
+        ("out_of_scope", "tec-2")
+    ]
+    assert await ids(since=at(1), until=at(3)) == [
+        ("out_of_scope", "tec-2"),
+        ("role_refused", "tec-1"),
+    ]
+    assert await ids(limit=2, offset=1) == [("out_of_scope", "tec-2"), ("role_refused", "tec-1")]
+    (flood,) = await store.list_audit(actor="anonymous")
+    assert flood.detail == {"peer": "10.0.0.1", "count": 7}

@@ -20,7 +20,7 @@ from relay.model import (
 )
 from relay.store.sqlite import paging
 from relay.store.sqlite.base import SQLiteBase
-from relay.store.sqlite.codec import columns, decode, encode, insert_sql
+from relay.store.sqlite.codec import columns, decode, encode, encode_ts, insert_sql
 
 
 async def end_session(db: aiosqlite.Connection, close: SessionClose) -> bool:
@@ -167,9 +167,38 @@ class SQLiteSessions(SQLiteBase):
         async with self._transaction(f"record audit event {event!r}") as db:
             await self._write_audit(db, [AuditEvent(at, event, actor, subject, detail)])
 
-    async def list_audit(self, limit: int = 200) -> list[AuditRecord]:
-        """Most recently appended first."""
-        rows = await self._fetch(
-            "list audit records", "SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,)
-        )
+    async def append_audit(self, records: Sequence[AuditEvent]) -> None:
+        """Append ``records`` in one transaction."""
+        if records:
+            async with self._transaction(f"record {len(records)} audit events") as db:
+                await self._write_audit(db, records)
+
+    async def list_audit(
+        self,
+        limit: int = 200,
+        *,
+        offset: int = 0,
+        before: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        actor: str | None = None,
+        event: str | None = None,
+        subject: str | None = None,
+    ) -> list[AuditRecord]:
+        """Most recently appended first; every filter given must match."""
+        where, params = ["1 = 1"], list[Any]()
+        # Timestamps are fixed-width UTC text, so text order is time order.
+        for clause, value in (
+            ("at >= ?", encode_ts(since) if since else None),
+            ("at < ?", encode_ts(until) if until else None),
+            ("actor = ?", actor),
+            ("event = ?", event),
+            ("subject = ?", subject),
+            ("id < ?", before),
+        ):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        sql = f"SELECT * FROM audit WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ? OFFSET ?"
+        rows = await self._fetch("list audit records", sql, (*params, limit, offset))
         return [decode(AuditRecord, row) for row in rows]
