@@ -73,7 +73,9 @@ class Directory:
         tech = await self.store.technician_holding(token_hash(token))
         now = self.clock.now()
         if tech is None:  # anonymous: counted per address and window
-            await self.auditor.refused("login_refused", ANONYMOUS, peer=peer)
+            await self.auditor.refused(
+                "login_refused", ANONYMOUS, peer=peer, reason="unknown_token"
+            )
             raise AuthError(REFUSED)
         if tech.disabled:
             await self.auditor.refused("login_refused", tech.id, peer=peer, reason="disabled")

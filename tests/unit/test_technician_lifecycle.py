@@ -49,9 +49,11 @@ async def admin(s: Services) -> Technician:
 
 
 async def refusals(store: Store) -> list[dict[str, Any]]:
+    """The login refusals audited, oldest first (anonymous ones are counted per
+    window: the caller flushes the auditor first)."""
     return [
-        {"actor": r.actor, **r.detail}
-        for r in await store.list_audit()
+        {"actor": r.actor, **{k: r.detail[k] for k in ("peer", "reason")}}
+        for r in reversed(await store.list_audit())
         if r.event == "login_refused"
     ]
 
@@ -129,9 +131,10 @@ async def test_a_disabled_technician_is_refused_like_an_unknown_token_and_their_
     with pytest.raises(AuthError) as unknown:
         await s.directory.login("qpt_nobody", "10.0.0.7")
     assert str(disabled.value) == str(unknown.value) == REFUSED
+    await s.auditor.flush()
     assert await refusals(store) == [
-        {"actor": "anonymous", "peer": "10.0.0.7", "reason": "unknown_token"},
         {"actor": tech.id, "peer": "10.0.0.7", "reason": "disabled"},
+        {"actor": "anonymous", "peer": "10.0.0.7", "reason": "unknown_token"},
     ]
     await call(Context(s, root), "technician.enable", {"name": "carol"})
     assert (await s.directory.login(token, "-")).name == "carol"
