@@ -17,6 +17,7 @@ from relay.services.ports import Tap
 from relay.settings import load_settings
 from relay.store import open_store
 from relay.store.interface import Store
+from relay.tls import ca_pin
 from relay.transport.links import AgentLinks
 from relay.transport.server import Listen, RelayServer
 from shared.clock import Clock, SystemClock
@@ -59,6 +60,7 @@ class Relay:
             data_dir=data_dir,
             tap=tap,
         )
+        services.ca_pin = ca_pin(data_dir, settings)
         relay = cls(store, services, links)
         # Tokens from before expiry existed get the full lifetime from now (audited).
         await services.directory.stamp_token_expiry()
