@@ -129,9 +129,12 @@ class Settings:
 DEFAULT_TOML = """\
 # Quarkpulse relay settings. Every key is optional; shown here with its default.
 public_url = "{public_url}"
-tls_cert = "{tls_cert}"          # serve's certificate chain and key (relative: in this
-tls_key = "{tls_key}"            # directory); --tls-cert/--tls-key on serve override them
-tls_ca = "{tls_ca}"              # a private CA: enroll and support lines carry its --ca-pin
+# serve's certificate chain and key (relative paths: in this directory);
+# --tls-cert/--tls-key on serve override them
+tls_cert = "{tls_cert}"
+tls_key = "{tls_key}"
+# a private CA: the enroll and support lines the relay prints carry its --ca-pin
+tls_ca = "{tls_ca}"
 heartbeat_interval = 15
 snapshots_per_agent = 50
 diag_timeout = 15
