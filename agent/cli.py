@@ -19,6 +19,10 @@ from agent.link import AgentRunner
 from shared.cli_shape import add_completion, document, finish
 from shared.cli_util import run_main
 from shared.errors import UsageError
+from shared.instance_lock import lock_data_dir
+
+#: In the data directory; holds the pid of the ``qp-agent run`` using it.
+LOCK_FILE = "agent.lock"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     enr.add_argument("url", help="relay URL, ws:// or wss://")
     enr.add_argument("--token", required=True, help="one-time enrollment token")
     enr.add_argument("--name", help="name shown to technicians (default: host name)")
-    enr.add_argument("--ca-file", help="extra CA certificate to trust for wss://")
+    _trust_flags(enr)
     enr.add_argument("--data", type=Path, default=None)
     run = sub.add_parser("run", help="keep the link to the relay and serve sessions")
     run.add_argument("--data", type=Path, default=None)
@@ -64,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     sup = sub.add_parser("support", help="one-off help with a support code; nothing installed")
     sup.add_argument("--relay", required=True, help="relay URL the technician gave you")
     sup.add_argument("--code", required=True)
+    _trust_flags(sup)
     sup.add_argument(
         "--no-gateway-probe",
         action="store_true",
@@ -84,6 +89,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _trust_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ca-file", help="the relay's CA certificate (PEM); a copy is kept with the agent"
+    )
+    parser.add_argument(
+        "--ca-pin", help="sha256:… of the relay's private CA, as the relay prints it (wss://)"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     # The person at a support session's keyboard reads our lines, not log noise.
@@ -94,10 +108,14 @@ def _main(args: argparse.Namespace) -> int:
     if args.command == "support":
         from agent.support import run_support
 
-        return asyncio.run(run_support(args.relay, args.code, not args.no_gateway_probe))
+        return asyncio.run(
+            run_support(args.relay, args.code, not args.no_gateway_probe, args.ca_file, args.ca_pin)
+        )
     files = AgentFiles(args.data or default_data_dir())
     if args.command == "enroll":
-        done = asyncio.run(enroll(files, args.url, args.token, args.name, args.ca_file))
+        done = asyncio.run(
+            enroll(files, args.url, args.token, args.name, args.ca_file, args.ca_pin)
+        )
         print(
             f"enrolled as {done.name} ({done.agent_id}); start it with: qp-agent run"
             + (f" --data {args.data}" if args.data else "")
@@ -286,6 +304,18 @@ def _alive(pid: object) -> bool:
 
 
 async def _run(files: AgentFiles) -> int:
+    files.load_config()  # not enrolled: say so before creating anything
+    # Before anything touches the directory: a second agent would remove the first
+    # one's control socket, and the two would take turns on the relay link.
+    lock = lock_data_dir(files.root, LOCK_FILE, "qp-agent run")
+    try:
+        await _serve(files)
+    finally:
+        lock.release()
+    return 0
+
+
+async def _serve(files: AgentFiles) -> None:
     from agent.consent import ConsentBroker, desktop_notify
 
     # A service agent asks through `qp-agent consent` and a desktop notification.
@@ -295,4 +325,3 @@ async def _run(files: AgentFiles) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await runner.run_forever(stop)
-    return 0

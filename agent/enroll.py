@@ -19,6 +19,7 @@ from shared.keys import (
 )
 from shared.protocol.messages import RELAY_TO_AGENT, Message, decode, encode
 from shared.secrets_io import write_private
+from shared.tls_trust import relay_ca, store_ca
 from shared.transport import dial
 
 
@@ -34,15 +35,22 @@ async def enroll(
     token: str,
     name: str | None = None,
     ca_file: str | None = None,
+    ca_pin: str | None = None,
 ) -> Enrolled:
-    """Enroll this machine. The token is sent once and never stored."""
+    """Enroll this machine. The token is sent once and never stored. The relay's CA
+    (from ``ca_file``, or pinned by ``ca_pin``) is kept in the data directory."""
     if files.enrolled():
         raise ConfigError(
             f"{files.root} already holds an enrolled agent; use another --data or remove it"
         )
     relay_url = relay_url.rstrip("/")
+    pem = await relay_ca(relay_url, ca_file, ca_pin)
+    kept_ca: str | None = None
+    if pem is not None:
+        files.prepare()
+        kept_ca = store_ca(files.root, pem)
     identity, host_key = generate_key(), generate_key()
-    ws = await dial(f"{relay_url}/v1/agent", ca_file=ca_file)
+    ws = await dial(f"{relay_url}/v1/agent", ca_file=kept_ca)
     try:
         async with ws:
             challenge, reply = await _exchange(ws, token, name, identity, host_key)
@@ -68,7 +76,7 @@ async def enroll(
             "agent_id": reply.body["agent_id"],
             "name": reply.body["name"],
             "relay_id": challenge.body["relay_id"],
-            "ca_file": ca_file,
+            "ca_file": kept_ca,
         }
     )
     return Enrolled(reply.body["agent_id"], reply.body["name"])

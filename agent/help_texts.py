@@ -19,11 +19,13 @@ DOCS: dict[str, Doc] = {
         (
             "qp-agent enroll wss://relay.example.nl --token qpe_…",
             "qp-agent enroll wss://relay.example.nl --token qpe_… --name reception-pc",
+            "qp-agent enroll wss://relay.example.nl:8443 --token qpe_… --ca-pin sha256:…",
         ),
     ),
     "qp-agent run": Doc(
         "Keep the link to the relay and serve approved technicians' sessions; "
-        "reconnects by itself. Normally run by the qp-agent service.",
+        "reconnects by itself. Normally run by the qp-agent service. One agent per data "
+        "directory: a second one exits at once naming the first one's pid.",
         ("qp-agent run", "qp-agent run --data /var/lib/qp-agent"),
     ),
     "qp-agent status": Doc(
@@ -76,7 +78,11 @@ DOCS: dict[str, Doc] = {
     "qp-agent support": Doc(
         "One-off help with a support code from the technician: nothing is installed, "
         "nothing stays behind, and you are asked before anyone connects.",
-        ("qp-agent support --relay wss://relay.example.nl --code 123-456-789",),
+        (
+            "qp-agent support --relay wss://relay.example.nl --code 123-456-789",
+            "qp-agent support --relay wss://relay.example.nl:8443 --code 123-456-789 "
+            "--ca-pin sha256:…",
+        ),
         {"--code": "the support code the technician gave you"},
     ),
 }

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
 import signal
 import socket
 import sys
@@ -27,6 +26,7 @@ from agent.link import AgentRunner
 from shared.errors import RemoteProtocolError
 from shared.keys import generate_key, parse_certificate, public_text, sign_challenge
 from shared.protocol.messages import Message
+from shared.tls_trust import relay_ca, store_ca
 
 
 class TerminalAudit(AgentAudit):
@@ -57,7 +57,12 @@ class TerminalAudit(AgentAudit):
 
 class SupportRunner(AgentRunner):
     def __init__(
-        self, relay_url: str, code: str, scratch: Path, probe_gateway: bool = True
+        self,
+        relay_url: str,
+        code: str,
+        scratch: Path,
+        probe_gateway: bool = True,
+        ca_file: str | None = None,
     ) -> None:
         files = AgentFiles(scratch)
         files.prepare()
@@ -66,7 +71,7 @@ class SupportRunner(AgentRunner):
             relay_url=relay_url.rstrip("/"),
             agent_id="",
             name=socket.gethostname(),
-            ca_file=os.environ.get("QP_CA_FILE"),
+            ca_file=ca_file,
             identity_key=identity_key,
             host_key=host_key,
             host_cert=cast(Any, None),  # issued by the relay in its support_ok reply
@@ -140,11 +145,21 @@ async def prompt_consent(runner: AgentRunner) -> None:
             runner.consent.answer(request.session_id, line.strip().lower() in ("y", "yes"))
 
 
-async def run_support(relay_url: str, code: str, probe_gateway: bool = True) -> int:
+async def run_support(
+    relay_url: str,
+    code: str,
+    probe_gateway: bool = True,
+    ca_file: str | None = None,
+    ca_pin: str | None = None,
+) -> int:
     """Serve one support session with ``code`` until Ctrl+C or the relay ends it;
-    raises the relay's reason if it refused the code or closed the link abnormally."""
+    raises the relay's reason if it refused the code or closed the link abnormally.
+    The relay's CA (``ca_file``, or pinned by ``ca_pin``) lives in the scratch
+    directory for the session's length."""
+    pem = await relay_ca(relay_url.rstrip("/"), ca_file, ca_pin)
     with tempfile.TemporaryDirectory(prefix="qp-support-") as scratch:
-        runner = SupportRunner(relay_url, code, Path(scratch), probe_gateway)
+        kept_ca = store_ca(Path(scratch), pem) if pem is not None else None
+        runner = SupportRunner(relay_url, code, Path(scratch), probe_gateway, kept_ca)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -61,7 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     login = cmd("login", "store the relay URL and your token")
     login.add_argument("url")
     login.add_argument("--token", required=True)
-    login.add_argument("--ca-file", help="extra CA certificate to trust for wss://")
+    login.add_argument(
+        "--ca-file", help="the relay's CA certificate (PEM); a copy is kept in the profile"
+    )
+    login.add_argument(
+        "--ca-pin", help="sha256:… of the relay's private CA, as the relay prints it (wss://)"
+    )
     cmd("whoami", "who the relay thinks you are", True)
 
     customer = cmd("customer", "customers").add_subparsers(dest="action", required=True)
@@ -260,11 +265,10 @@ async def _with_relay(profile: Profile, body: Callable[[RelayClient], Awaitable[
 
 
 async def _login(args: argparse.Namespace) -> int:
-    profile = Profile(args.url.rstrip("/"), args.token, args.ca_file)
-    async with RelayClient(profile) as relay:
-        who = await relay.call("whoami")
-    profile.save()
-    print(f"logged in to {profile.url} as {who['name']} ({who['role']})")
+    from console.login import login
+
+    who = await login(args.url, args.token, args.ca_file, args.ca_pin)
+    print(f"logged in to {args.url.rstrip('/')} as {who['name']} ({who['role']})")
     _warn_expiry(who)
     return 0
 

@@ -40,6 +40,7 @@ DOCS: dict[str, Doc] = {
         "profile ($QP_HOME, default ~/.config/qp or $XDG_CONFIG_HOME/qp), for you alone.",
         (
             "qp login wss://relay.example.nl --token qpt_…",
+            "qp login wss://relay.example.nl:8443 --token qpt_… --ca-pin sha256:…",
             "qp login wss://relay.example.nl --token qpt_… --ca-file company-ca.pem",
         ),
         {"url": "the relay's URL, wss://HOST[:PORT]", "--token": "your technician token"},

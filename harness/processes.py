@@ -27,10 +27,17 @@ def timeout(seconds: float) -> float:
 class Proc:
     """A long-running program whose output lines we can wait for."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], stdin: int | None = None) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        stdin: int | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         self.argv = argv
         self.popen = subprocess.Popen(
             argv,
+            cwd=cwd,
             env=env,
             stdin=stdin if stdin is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,

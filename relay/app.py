@@ -17,6 +17,7 @@ from relay.services.ports import Tap
 from relay.settings import load_settings
 from relay.store import open_store
 from relay.store.interface import Store
+from relay.tls import ca_pin
 from relay.transport.links import AgentLinks
 from relay.transport.server import Listen, RelayServer
 from shared.clock import Clock, SystemClock
@@ -46,6 +47,7 @@ class Relay:
         and close sessions a previous run left open."""
         require_initialised(data_dir)
         settings = load_settings(data_dir / SETTINGS_FILE)
+        pin = ca_pin(data_dir, settings)  # first: an unreadable tls_ca leaves no store open
         store = await open_store(f"sqlite:///{(data_dir / DB_FILE).resolve()}")
         relay_id = await store.get_meta("relay_id") or "relay"
         links = AgentLinks()
@@ -59,6 +61,7 @@ class Relay:
             data_dir=data_dir,
             tap=tap,
         )
+        services.ca_pin = pin
         relay = cls(store, services, links)
         # Tokens from before expiry existed get the full lifetime from now (audited).
         await services.directory.stamp_token_expiry()

@@ -15,11 +15,17 @@ from pathlib import Path
 
 from relay import help_texts
 from relay.app import Listen, Relay
-from relay.init import init_relay, rotate_admin_token
+from relay.init import SETTINGS_FILE, init_relay, require_initialised, rotate_admin_token
+from relay.settings import load_settings
+from relay.tls import configured, given_files, server_context
 from shared.cli_shape import add_completion, document, finish
 from shared.cli_util import run_main
 from shared.clock import iso
 from shared.errors import ConfigError, UsageError
+from shared.instance_lock import lock_data_dir
+
+#: In the data directory; holds the pid of the ``qp-relay serve`` using it.
+LOCK_FILE = "relay.lock"
 
 log = logging.getLogger("qp.relay")
 
@@ -31,12 +37,21 @@ def _parser() -> argparse.ArgumentParser:
     init = sub.add_parser("init", help="create a relay data directory")
     init.add_argument("--data", required=True, type=Path)
     init.add_argument("--public-url", default="", help="ws(s):// URL agents and technicians dial")
+    init.add_argument(
+        "--tls-names",
+        default="",
+        help="make a private CA and a server certificate for these names, "
+        "e.g. relay.example.com,127.0.0.1",
+    )
+    init.add_argument("--tls-cert", type=Path, help="your certificate chain (PEM) for serve")
+    init.add_argument("--tls-key", type=Path, help="its private key (PEM)")
+    init.add_argument("--tls-ca", type=Path, help="the private CA that issued it (for --ca-pin)")
     init.add_argument("--json", action="store_true")
     srv = sub.add_parser("serve", help="run the relay")
     srv.add_argument("--data", required=True, type=Path)
     srv.add_argument("--listen", default="127.0.0.1:8443", help="HOST:PORT (port 0 = any)")
-    srv.add_argument("--tls-cert", type=Path)
-    srv.add_argument("--tls-key", type=Path)
+    srv.add_argument("--tls-cert", type=Path, help="certificate chain (default: relay.toml)")
+    srv.add_argument("--tls-key", type=Path, help="its private key (default: relay.toml)")
     srv.add_argument(
         "--insecure-plain-ws",
         action="store_true",
@@ -77,31 +92,60 @@ def main(argv: list[str] | None = None) -> None:
 
 def _main(args: argparse.Namespace) -> int:
     if args.command == "init":
-        result = init_relay(args.data, args.public_url)
-        if args.json:
-            print(json.dumps({"admin_token": result.admin_token, "relay_id": result.relay_id}))
-        else:
-            print(f"relay {result.relay_id} initialised in {result.data_dir}")
-            print(f"admin token (shown once): {result.admin_token}")
-            print(f"next: qp-relay serve --data {result.data_dir}")
-        return 0
+        return _init(args)
     if args.command == "admin-token":
         return _admin_token(args)
     host, port = parse_listen(args.listen)
-    tls = None
-    if args.tls_cert or args.tls_key:
-        if not (args.tls_cert and args.tls_key):
-            raise UsageError("--tls-cert and --tls-key go together")
-        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        tls.load_cert_chain(args.tls_cert, args.tls_key)
-    elif not _is_loopback(host):
+    require_initialised(args.data)
+    # Before anything reads or writes the directory: a second relay on it would
+    # close the first one's live sessions as 'recovered'.
+    lock = lock_data_dir(args.data, LOCK_FILE, "qp-relay serve")
+    tls = _server_tls(args)
+    if tls is None and not _is_loopback(host):
         if not args.insecure_plain_ws:
             raise UsageError(
                 f"refusing plain ws:// on {host}: give --tls-cert/--tls-key, or "
                 "--insecure-plain-ws when a TLS proxy sits in front"
             )
         log.warning("serving plain ws:// on %s: only safe behind a TLS-terminating proxy", host)
-    return asyncio.run(_serve(args.data, Listen(host, port, tls)))
+    try:
+        return asyncio.run(_serve(args.data, Listen(host, port, tls)))
+    finally:
+        lock.release()
+
+
+def _init(args: argparse.Namespace) -> int:
+    given = None
+    if args.tls_cert or args.tls_key or args.tls_ca:
+        given = given_files(args.tls_cert, args.tls_key, args.tls_ca)
+    result = init_relay(args.data, args.public_url, args.tls_names, given)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "admin_token": result.admin_token,
+                    "relay_id": result.relay_id,
+                    "ca_pin": result.ca_pin or None,
+                }
+            )
+        )
+        return 0
+    print(f"relay {result.relay_id} initialised in {result.data_dir}")
+    print(f"admin token (shown once): {result.admin_token}")
+    if result.ca_pin:
+        print(f"private CA pin (clients trust the relay with it): --ca-pin {result.ca_pin}")
+    print(f"next: qp-relay serve --data {result.data_dir}")
+    return 0
+
+
+def _server_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """``--tls-cert``/``--tls-key``, else what ``relay.toml`` names, else plain."""
+    if args.tls_cert or args.tls_key:
+        if not (args.tls_cert and args.tls_key):
+            raise UsageError("--tls-cert and --tls-key go together")
+        return server_context(args.tls_cert, args.tls_key)
+    files = configured(args.data, load_settings(args.data / SETTINGS_FILE))
+    return server_context(*files) if files else None
 
 
 def _admin_token(args: argparse.Namespace) -> int:

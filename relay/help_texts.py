@@ -13,8 +13,14 @@ DOCS: dict[str, Doc] = {
     "qp-relay init": Doc(
         "Create a relay data directory: SSH certificate authorities, the database, "
         "relay.toml with every setting at its default, and the first admin token "
-        "(printed once).",
-        ("qp-relay init --data /var/lib/qp-relay --public-url wss://relay.example.nl",),
+        "(printed once). With --tls-names, also a private CA and a server certificate "
+        "that serve uses; clients trust it by the --ca-pin printed here and in every "
+        "enroll and support line.",
+        (
+            "qp-relay init --data /var/lib/qp-relay --public-url wss://relay.example.nl",
+            "qp-relay init --data /var/lib/qp-relay --public-url wss://relay.example.nl:8443 "
+            "--tls-names relay.example.nl",
+        ),
     ),
     "qp-relay admin-token": Doc(
         "On the relay machine, when an admin's token is lost or leaked: a new token for "
@@ -27,7 +33,8 @@ DOCS: dict[str, Doc] = {
     ),
     "qp-relay serve": Doc(
         "Run the relay: agents and technicians connect, sessions are paired and timed. "
-        "SIGTERM ends running sessions cleanly and writes their time.",
+        "SIGTERM ends running sessions cleanly and writes their time. One relay per "
+        "data directory: a second one exits at once naming the first one's pid.",
         (
             "qp-relay serve --data /var/lib/qp-relay --listen 0.0.0.0:443 "
             "--tls-cert cert.pem --tls-key key.pem",

@@ -20,8 +20,9 @@ from relay.model import AuditEvent, Technician, TechnicianChange
 from relay.services.authorities import HOST_CA_FILE, create_authorities
 from relay.settings import DEFAULT_TOML, Limits, load_settings
 from relay.store import open_store
+from relay.tls import TlsFiles, ca_pin, create_private_ca, parse_names
 from shared.clock import Clock, SystemClock
-from shared.errors import ConfigError, NotFoundError
+from shared.errors import ConfigError, NotFoundError, UsageError
 from shared.secrets_io import make_private_dir, write_private
 
 DB_FILE = "relay.db"
@@ -34,6 +35,7 @@ class InitResult:
     data_dir: Path
     relay_id: str
     admin_token: str
+    ca_pin: str = ""  # of the private CA, when there is one
 
 
 def require_initialised(data_dir: Path) -> None:
@@ -41,8 +43,14 @@ def require_initialised(data_dir: Path) -> None:
         raise ConfigError(f"{data_dir} is not a relay data directory; run 'qp-relay init' first")
 
 
-def init_relay(data_dir: Path, public_url: str = "") -> InitResult:
-    """Create keys, settings and the database, and the first admin.
+def init_relay(
+    data_dir: Path,
+    public_url: str = "",
+    tls_names: str = "",
+    tls_files: TlsFiles | None = None,
+) -> InitResult:
+    """Create keys, settings and the database, and the first admin; with
+    ``tls_names`` a private CA and a server certificate, or record ``tls_files``.
 
     Refuses an already initialised directory: there is no way to bootstrap a
     second admin once a relay exists (ScreenConnect CVE-2024-1709).
@@ -51,14 +59,32 @@ def init_relay(data_dir: Path, public_url: str = "") -> InitResult:
         raise ConfigError(f"{data_dir} is already initialised; nothing was changed")
     if public_url and not public_url.startswith(("ws://", "wss://")):
         raise ConfigError("--public-url must start with ws:// or wss://")
+    if tls_names and tls_files:
+        raise UsageError("give --tls-names (a new private CA) or --tls-cert/--tls-key, not both")
+    if tls_names:
+        parse_names(tls_names)  # refuse a bad name before anything is written
     make_private_dir(data_dir)
     create_authorities(data_dir)
-    write_private(data_dir / SETTINGS_FILE, DEFAULT_TOML.format(public_url=public_url))
     relay_id = new_id("rly")
+    tls = create_private_ca(data_dir, tls_names, relay_id) if tls_names else tls_files
+    tls = tls or TlsFiles("", "")
+    settings = DEFAULT_TOML.format(
+        public_url=public_url,
+        tls_cert=_toml(tls.cert),
+        tls_key=_toml(tls.key),
+        tls_ca=_toml(tls.ca),
+    )
+    write_private(data_dir / SETTINGS_FILE, settings)
     admin_token = new_token("qpt")
     asyncio.run(_init_db(data_dir, relay_id, admin_token))
     write_private(data_dir / MARKER, f"{relay_id}\n")
-    return InitResult(data_dir, relay_id, admin_token)
+    pin = ca_pin(data_dir, load_settings(data_dir / SETTINGS_FILE))
+    return InitResult(data_dir, relay_id, admin_token, pin)
+
+
+def _toml(text: str) -> str:
+    """``text`` inside a TOML basic string (a path may hold a quote or backslash)."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
 async def _init_db(data_dir: Path, relay_id: str, admin_token: str) -> None:

@@ -118,6 +118,9 @@ class Company:
 @dataclass(frozen=True)
 class Settings:
     public_url: str = ""  # what agents and technicians dial; derived from --listen if empty
+    tls_cert: str = ""  # certificate chain serve uses (relative: in the data directory)
+    tls_key: str = ""  # its private key
+    tls_ca: str = ""  # private CA whose pin the enroll and support lines carry
     heartbeat_interval: int = 15  # seconds between persisted heartbeats of active sessions
     snapshots_per_agent: int = 50  # diagnostics history kept per agent
     diag_timeout: int = 15  # seconds to wait for a fresh snapshot from an agent
@@ -130,6 +133,12 @@ class Settings:
 DEFAULT_TOML = """\
 # Quarkpulse relay settings. Every key is optional; shown here with its default.
 public_url = "{public_url}"
+# serve's certificate chain and key (relative paths: in this directory);
+# --tls-cert/--tls-key on serve override them
+tls_cert = "{tls_cert}"
+tls_key = "{tls_key}"
+# a private CA: the enroll and support lines the relay prints carry its --ca-pin
+tls_ca = "{tls_ca}"
 heartbeat_interval = 15
 snapshots_per_agent = 50
 diag_timeout = 15

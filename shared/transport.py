@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
-from shared.errors import AuthError, NotFoundError, UnavailableError, UsageError
+from shared.errors import AuthError, ConfigError, NotFoundError, UnavailableError, UsageError
 from shared.protocol.messages import MAX_CONTROL_MESSAGE, SUBPROTOCOL
 
 #: Binary tunnel frames may be up to this size (the relay's default limit).
@@ -22,7 +22,13 @@ def tls_context(url: str, ca_file: str | None) -> ssl.SSLContext | None:
         return None
     context = ssl.create_default_context()
     if ca_file:
-        context.load_verify_locations(ca_file)
+        try:
+            context.load_verify_locations(ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            why = getattr(exc, "strerror", None) or str(exc)
+            raise ConfigError(f"cannot read the relay's CA file {ca_file}: {why}") from None
+        # The pinned certificate may be an intermediate: trust it as an anchor.
+        context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
     return context
 
 
@@ -57,6 +63,12 @@ async def dial(
         if status == 404:
             raise NotFoundError(f"{url} is not a Quarkpulse relay endpoint") from None
         raise UnavailableError(f"the relay answered HTTP {status}; try again later") from None
+    except ssl.SSLCertVerificationError as exc:  # before ValueError: it is one too
+        reason = exc.verify_message or exc.reason or str(exc)
+        raise AuthError(
+            f"the relay's certificate is not trusted: {reason} "
+            "(use the --ca-pin or --ca-file the relay's operator gives you)"
+        ) from None
     except (InvalidURI, ValueError) as exc:  # ValueError: bad port, unclosed [ in the host
         raise UsageError(f"invalid relay URL {url!r}: {exc}") from None
     except (OSError, InvalidHandshake, TimeoutError) as exc:

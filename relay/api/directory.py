@@ -160,7 +160,10 @@ async def enroll_token_create(ctx: Context, params: Params) -> Any:
         "customer": customer.name,
         "expires_at": iso(record.expires_at),
         "uses": uses,
-        "command": f"qp-agent enroll {ctx.services.public_url} --token {token}",
+        "command": (
+            f"qp-agent enroll {ctx.services.public_url} --token {token}"
+            + ctx.services.trust_option()
+        ),
     }
 
 

@@ -146,7 +146,10 @@ async def support_code_create(ctx: Context, params: Params) -> Any:
         "customer": customer.name,
         "request": request,
         "expires_at": iso(record.expires_at),
-        "command": f"qp-agent support --relay {services.public_url} --code {code}",
+        "command": (
+            f"qp-agent support --relay {services.public_url} --code {code}"
+            + services.trust_option()
+        ),
     }
 
 

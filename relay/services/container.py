@@ -38,11 +38,18 @@ class Services:
     office: Office
     recordings: Recordings
     auditor: Auditor
+    ca_pin: str = ""  # sha256:… of the relay's private CA; empty with a public certificate
 
     @property
     def public_url(self) -> str:
         """What agents and technicians dial (known once the node listens)."""
         return self.sessions.public_url
+
+    def trust_option(self) -> str:
+        """`` --ca-pin sha256:…`` for the lines clients run, when they need it."""
+        if self.ca_pin and self.public_url.startswith("wss://"):
+            return f" --ca-pin {self.ca_pin}"
+        return ""
 
     def store_writes(self) -> int:
         """Committed write transactions of the store since it was opened."""
