@@ -12,7 +12,7 @@ from shared.errors import ConfigError
 
 def test_the_written_defaults_are_the_defaults(tmp_path: Path) -> None:
     path = tmp_path / "relay.toml"
-    path.write_text(DEFAULT_TOML.format(public_url=""))
+    path.write_text(DEFAULT_TOML.format(public_url="", tls_cert="", tls_key="", tls_ca=""))
     assert load_settings(path).limits == Limits()
     assert Limits().max_preauth_per_address < Limits().max_preauth
 

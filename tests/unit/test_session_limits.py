@@ -194,7 +194,7 @@ def test_unsafe_limits_are_refused(tmp_path: Path, line: str, message: str) -> N
 
 def test_the_defaults_are_in_the_written_settings(tmp_path: Path) -> None:
     path = tmp_path / "relay.toml"
-    path.write_text(DEFAULT_TOML.format(public_url=""))
+    path.write_text(DEFAULT_TOML.format(public_url="", tls_cert="", tls_key="", tls_ca=""))
     limits = load_settings(path).limits
     assert (limits.idle_timeout, limits.max_duration, limits.login_timeout) == (30, 480, 60)
     assert limits.max_sessions_per_technician == 10
