@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from console import billing_cmds, company_cmds, diagnostics_cmds, help_texts
-from console.output import show, show_object
+from console.output import say, show, show_object
 from console.profile import Profile
 from console.rpc import RelayClient
 from shared.cli_shape import add_completion, document, finish
@@ -257,7 +256,7 @@ async def _login(args: argparse.Namespace) -> int:
     async with RelayClient(profile) as relay:
         who = await relay.call("whoami")
     profile.save()
-    print(f"logged in to {profile.url} as {who['name']} ({who['role']})")
+    say(f"logged in to {profile.url} as {who['name']} ({who['role']})")
     return 0
 
 
@@ -286,7 +285,7 @@ async def _technician_add(relay: RelayClient, args: argparse.Namespace) -> int:
     )
     show_object(value, args.json)
     if not args.json:
-        print("give the token to the technician; it is not shown again", file=sys.stderr)
+        say("give the token to the technician; it is not shown again", err=True)
     return 0
 
 
@@ -309,12 +308,12 @@ async def _enroll_create(relay: RelayClient, args: argparse.Namespace) -> int:
     if args.json:
         show_object(value, True)
     else:
-        print(
+        say(
             f"token {value['id']} for {value['customer']}: {value['uses']} use(s), "
             f"expires {value['expires_at']}"
         )
-        print("give the client this line:")
-        print(f"  {value['command']}")
+        say("give the client this line:")
+        say(f"  {value['command']}")
     return 0
 
 
@@ -377,7 +376,7 @@ async def _policy(relay: RelayClient, args: argparse.Namespace) -> int:
     if args.json:
         show_object(value, True)
     else:
-        print(f"policy of {value['subject']}:")
+        say(f"policy of {value['subject']}:")
         show_object(value["policy"], False)
     return 0
 
@@ -390,12 +389,12 @@ async def _support_code(relay: RelayClient, args: argparse.Namespace) -> int:
     if args.json:
         show_object(value, True)
     else:
-        print(
+        say(
             f"support code {value['code']} for {value['customer']}, single use, "
             f"expires {value['expires_at']}"
         )
-        print("the client runs:")
-        print(f"  {value['command']}")
+        say("the client runs:")
+        say(f"  {value['command']}")
     return 0
 
 

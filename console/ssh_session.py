@@ -8,13 +8,13 @@ signed by the relay's host CA for principal = agent id, or we abort before auth.
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import asyncssh
 
+from console.output import say
 from console.profile import Profile
 from console.rpc import RelayClient
 from shared.errors import AuthError, UnavailableError
@@ -34,7 +34,7 @@ class Opened:
 def say_progress(event: dict[str, Any]) -> None:
     """Tell the technician what the session is waiting for (stderr, one line)."""
     if event.get("state") == "awaiting_consent":
-        print("qp: waiting for the client's consent…", file=sys.stderr, flush=True)
+        say("qp: waiting for the client's consent…", err=True)
 
 
 async def request_session(
