@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from relay.api.context import ALL, STAFF, Context, Method
-from relay.api.params import Params, name, whole
+from relay.api.params import Params, flag, name, row_id, whole
 from relay.services.help_requests import snapshot_meta
 from shared.errors import UnavailableError
 
@@ -15,13 +15,13 @@ async def diag_get(ctx: Context, params: Params) -> Any:
     services = ctx.services
     agent = await services.directory.agent(ctx.tech, name(params, "agent"))
     diagnostics = services.diagnostics
-    if params.get("refresh"):
+    if flag(params, "refresh"):
         if not services.directory.online(agent.id):
             raise UnavailableError(
                 f"agent {agent.name!r} is offline; drop --refresh to see the last"
             )
         snap = await diagnostics.of_agent(agent.id, await diagnostics.refresh(agent.id))
-    elif isinstance(ref := params.get("id"), int):
+    elif (ref := row_id(params, "id")) is not None:
         snap = await diagnostics.of_agent(agent.id, ref)
     else:
         snap = await diagnostics.latest(agent.id, services.directory.online(agent.id))
@@ -37,10 +37,8 @@ async def diag_list(ctx: Context, params: Params) -> Any:
 async def diag_pair(ctx: Context, params: Params) -> Any:
     """Two snapshots to compare: ``a`` and ``b`` (ids), default the last two."""
     agent = await ctx.services.directory.agent(ctx.tech, name(params, "agent"))
-    a, b = params.get("a"), params.get("b")
-    older, newer = await ctx.services.diagnostics.pair(
-        agent.id, None if a is None else int(a), None if b is None else int(b)
-    )
+    a, b = row_id(params, "a"), row_id(params, "b")
+    older, newer = await ctx.services.diagnostics.pair(agent.id, a, b)
     return {
         "a": {**snapshot_meta(older), "snapshot": older.data},
         "b": {**snapshot_meta(newer), "snapshot": newer.data},
@@ -49,7 +47,7 @@ async def diag_pair(ctx: Context, params: Params) -> Any:
 
 async def request_queue(ctx: Context, params: Params) -> Any:
     """Requests not yet resolved: urgent first, then oldest first."""
-    return await ctx.services.requests.queue(ctx.tech, bool(params.get("open_only")))
+    return await ctx.services.requests.queue(ctx.tech, flag(params, "open_only"))
 
 
 async def request_show(ctx: Context, params: Params) -> Any:
