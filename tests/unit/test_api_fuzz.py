@@ -262,7 +262,7 @@ def test_no_parameter_gives_an_internal_error(
 
 #: The issue's examples and their kin: (method, params replacing the valid ones, the
 #: parameter the error must name).
-NAMED = [
+NAMED: list[tuple[str, dict[str, Any], str]] = [
     ("diag.pair", {"a": "x"}, "a"),
     ("diag.pair", {"b": 2**70}, "b"),
     ("diag.get", {"id": [1]}, "id"),
