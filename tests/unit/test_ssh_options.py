@@ -92,3 +92,32 @@ def test_authorized_for_names_the_session_principal() -> None:
     assert isinstance(keys, asyncssh.SSHAuthorizedKeys)
     with pytest.raises(ValueError, match="malformed session id"):
         authorized_for(public_text(CA), 'ses-1" evil')
+
+
+async def _connect_to_host_cert(host_cert: asyncssh.SSHCertificate) -> None:
+    """SSH as the console does (agent ``agt-1``) to a real server on 127.0.0.1
+    presenting ``host_cert``."""
+    options = server_options(
+        KEY, host_cert, public_text(CA), "ses-1", process_factory=lambda p: p.exit(0)
+    )
+    server = await asyncssh.listen("127.0.0.1", 0, options=options)
+    try:
+        port = server.sockets[0].getsockname()[1]
+        conn = await connect(
+            "127.0.0.1", client_options("agt-1", public_text(CA), KEY, USER_CERT), port=port
+        )
+        conn.close()
+        await conn.wait_closed()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_host_certificate_without_principals_is_refused() -> None:
+    await _connect_to_host_cert(HOST_CERT)  # control: the agent's own principal works
+    anyone = CA.generate_host_certificate(KEY, "agent", principals=[])
+    with pytest.raises(asyncssh.HostKeyNotVerifiable, match="names no principals"):
+        await _connect_to_host_cert(anyone)
+    other = CA.generate_host_certificate(KEY, "agent", principals=["agt-2"])
+    with pytest.raises(asyncssh.HostKeyNotVerifiable, match="principal mismatch"):
+        await _connect_to_host_cert(other)
