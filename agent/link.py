@@ -30,7 +30,7 @@ from agent.processes import SessionContext
 from agent.snapshots import options_from, snapshot
 from agent.sshserver import open_tunnel, serve_session
 from shared.backoff import full_jitter
-from shared.clock import SystemClock, iso
+from shared.clock import SystemClock, certificate_clock_problem, iso, parse_iso
 from shared.diagnostics import to_json
 from shared.errors import (
     AuthError,
@@ -299,6 +299,12 @@ class AgentRunner:
         log.info("session %s offered: %s by %s", sid, session.kind, session.technician)
         self.audit.record("offer", sid, technician=session.technician, kind=session.kind)
         try:
+            if (problem := self._clock_problem(offer)) is not None:
+                # Its certificate would be refused: say why, not "permission denied".
+                log.warning("session %s refused: %s", sid, problem)
+                self.audit.record("clock_skew", sid, problem=problem)
+                await send(Message("session_decline", {"session_id": sid, "reason": problem}))
+                return
             if policy.get("consent") == "attended" or self.always_attended():
                 if not await self._ask_consent(session, send):
                     return
@@ -352,6 +358,17 @@ class AgentRunner:
             self.audit.record("recording_uploaded", sid, bytes=len(data))
 
         return upload
+
+    def _clock_problem(self, offer: dict[str, Any]) -> str | None:
+        """Why this machine's clock would refuse the session's certificate, if it would
+        (None also when an older relay sends no times)."""
+        times = [
+            parse_iso(offer.get(k)) for k in ("relay_time", "cert_valid_after", "cert_valid_before")
+        ]
+        relay_time, after, before = times
+        if relay_time is None or after is None or before is None:
+            return None
+        return certificate_clock_problem(self._clock.now(), relay_time, after, before, "the client")
 
     def always_attended(self) -> bool:
         """Support mode is attended by construction."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncssh
@@ -17,6 +18,7 @@ import asyncssh
 from console.output import say
 from console.profile import Profile
 from console.rpc import RelayClient
+from shared.clock import clock_difference, parse_iso
 from shared.errors import AuthError, UnavailableError
 from shared.keys import generate_key, parse_certificate, public_text
 from shared.ssh_options import client_options, connect
@@ -53,6 +55,27 @@ async def request_session(
     return info, key
 
 
+def host_key_refused(
+    exc: asyncssh.HostKeyNotVerifiable, agent_id: str, relay_time: str | None
+) -> AuthError:
+    """The line for a refused host key; a certificate refused for its validity
+    period is this computer's clock disagreeing with the relay's, and says so."""
+    if "not yet valid" in str(exc) or "expired" in str(exc):
+        try:
+            when = parse_iso(relay_time) if isinstance(relay_time, str) else None
+        except ValueError:
+            when = None  # not known: say the clocks differ without the amount
+        diff = f": {clock_difference(datetime.now(UTC), when)}" if when else ""
+        return AuthError(
+            f"agent {agent_id}'s host certificate is not valid by this computer's clock; "
+            f"the clocks differ{diff}. Set this computer's clock (or the relay's) right"
+        )
+    return AuthError(
+        f"agent {agent_id} presented a host key the relay's host CA did not certify; "
+        "connection aborted"
+    )
+
+
 @contextlib.asynccontextmanager
 async def ssh_session(
     profile: Profile, agent: str, kind: str, request: str | None = None
@@ -72,10 +95,7 @@ async def ssh_session(
         conn = await connect(info["agent_id"], options, tunnel=WebSocketTunnel(ws))
     except asyncssh.HostKeyNotVerifiable as exc:
         await ws.close()
-        raise AuthError(
-            f"agent {info['agent_id']} presented a host key the relay's host CA did not "
-            "certify; connection aborted"
-        ) from exc
+        raise host_key_refused(exc, info["agent_id"], info.get("relay_time")) from exc
     except asyncssh.PermissionDenied as exc:
         await ws.close()
         raise AuthError("the agent refused the session certificate") from exc

@@ -55,7 +55,8 @@ REFERENCE: dict[str, Entry] = {
             "public_key": "OpenSSH public key",
             "request": "?REQ-n",
         },
-        "session_id, agent_id, agent_name, tunnel_url, tunnel_token, certificate, host_ca; "
+        "session_id, agent_id, agent_name, tunnel_url, tunnel_token, certificate, host_ca, "
+        "relay_time; "
         "events {session_id, state} while the client is asked",
     ),  # fmt: skip
     "session.list": Entry(ALL, {"limit": "?count"}, "[sessions, newest first]"),

@@ -64,6 +64,7 @@ async def session_open(ctx: Context, params: Params) -> Any:
         "tunnel_token": opened.tunnel_token,
         "certificate": opened.certificate,
         "host_ca": opened.host_ca,
+        "relay_time": iso(services.clock.now()),  # the console names a clock difference
     }
 
 
