@@ -26,6 +26,7 @@ from agent.consent import APPROVED, TIMEOUT, ConsentBroker, ConsentRequest
 from agent.control import serve_control
 from agent.diagnostics.options import DiagnosticsOptions
 from agent.files import AgentFiles, Identity
+from agent.pin import read_pin
 from agent.processes import SessionContext
 from agent.snapshots import options_from, snapshot
 from agent.sshserver import open_tunnel, serve_session
@@ -243,7 +244,10 @@ class AgentRunner:
         signature = sign_challenge(
             self.ident.identity_key, challenge.body["nonce"], challenge.body["relay_id"]
         )
-        return Message("auth", {"agent_id": self.ident.agent_id, "signature": signature})
+        body = {"agent_id": self.ident.agent_id, "signature": signature}
+        if (pin := read_pin(self.files)) is not None:
+            body["consent_pin"] = pin  # the relay shows the policy in effect
+        return Message("auth", body)
 
     def welcomed(self, welcome: Message) -> None:
         """Hook for support mode, which learns its identity from the welcome."""
@@ -305,7 +309,10 @@ class AgentRunner:
                 self.audit.record("clock_skew", sid, problem=problem)
                 await send(Message("session_decline", {"session_id": sid, "reason": problem}))
                 return
-            if policy.get("consent") == "attended" or self.always_attended():
+            # The client's own pin outranks the relay's policy (read now: it may have
+            # been set since the link opened).
+            pinned = read_pin(self.files) == "attended"
+            if policy.get("consent") == "attended" or self.always_attended() or pinned:
                 if not await self._ask_consent(session, send):
                     return
             ws = await open_tunnel(self.ident, offer["tunnel_url"], offer["tunnel_token"])
@@ -483,6 +490,12 @@ class AgentRunner:
                 self.reconnect = False
                 self.audit.record("uninstall", "")
             return reply
+        if cmd == "pin_changed":  # qp-agent policy: tell the relay now, not at the next link
+            if self._send is not None:
+                with contextlib.suppress(Exception):
+                    body = {"consent": read_pin(self.files) or ""}
+                    await self._send(Message("consent_pin", body))
+            return {"ok": True}
         if cmd == "pending":
             pending = [
                 {

@@ -377,7 +377,11 @@ async def _policy(relay: RelayClient, args: argparse.Namespace) -> int:
         show_object(value, True)
     else:
         say(f"policy of {value['subject']}:")
-        show_object(value["policy"], False)
+        shown = dict(value["policy"])
+        for key, pinned in (value.get("pinned") or {}).items():
+            # The client's own setting: the relay's policy cannot change it.
+            shown[key] = f"{pinned} (pinned by the client)"
+        show_object(shown, False)
     return 0
 
 

@@ -67,10 +67,12 @@ REFERENCE: dict[str, Entry] = {
     "policy.set": Entry(
         ADMIN,
         {"policy": "{setting: value|null}", "agent": "?id or name", "customer": "?name"},
-        "subject, policy (effective)",
+        "subject, policy (effective), pinned (what the client pinned on its machine)",
     ),
     "policy.show": Entry(
-        ALL, {"agent": "?id or name", "customer": "?name"}, "subject, policy (effective)"
+        ALL,
+        {"agent": "?id or name", "customer": "?name"},
+        "subject, policy (effective), pinned (what the client pinned on its machine)",
     ),
     "support_code.create": Entry(
         STAFF,

@@ -115,17 +115,19 @@ async def policy_set(ctx: Context, params: Params) -> Any:
     clear = [k for k, v in raw.items() if v is None and k != "sftp_root"]
     agent = name(params, "agent") if "agent" in params else None
     customer = None if agent is not None else name(params, "customer")
-    subject, effective = await ctx.services.directory.set_policy(
+    directory = ctx.services.directory
+    subject, effective = await directory.set_policy(
         ctx.tech, changes, clear, agent_ref=agent, customer_name=customer
     )
-    return {"subject": subject, "policy": effective}
+    return {"subject": subject, "policy": effective, "pinned": directory.pinned(subject)}
 
 
 async def policy_show(ctx: Context, params: Params) -> Any:
     agent = name(params, "agent") if "agent" in params else None
     customer = None if agent is not None else name(params, "customer")
-    subject, effective = await ctx.services.directory.policy_of(ctx.tech, agent, customer)
-    return {"subject": subject, "policy": effective}
+    directory = ctx.services.directory
+    subject, effective = await directory.policy_of(ctx.tech, agent, customer)
+    return {"subject": subject, "policy": effective, "pinned": directory.pinned(subject)}
 
 
 async def support_code_create(ctx: Context, params: Params) -> Any:

@@ -20,6 +20,8 @@ DEFAULTS: dict[str, Any] = {
     "upload_recordings": False,  # agents send terminal recordings to the relay
 }
 CONSENT = ("attended", "unattended")
+#: What a client may pin on its own machine (``qp-agent policy``): only stricter.
+CLIENT_PINS = ("attended",)
 
 
 def validate(raw: dict[str, Any]) -> dict[str, Any]:
