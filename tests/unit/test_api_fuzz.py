@@ -25,6 +25,7 @@ from relay.api.context import Context
 from relay.api.dispatch import call
 from relay.api.reference import REFERENCE
 from relay.app import Relay
+from relay.core.policy import DEFAULTS as POLICY_DEFAULTS
 from relay.init import init_relay
 from relay.model import Agent, Technician
 from shared.errors import QPError, StorageError, UsageError
@@ -109,8 +110,34 @@ def base_params(world: dict[str, str]) -> dict[str, dict[str, Any]]:
     agent, entry, token, key = world["agent"], world["entry"], world["token"], world["key"]
     acme = {"customer": "Acme"}
     return {
-        "company.set": {"legal_name": "Quark BV", "country": "NL", "postcode": "1234 AB"},
-        "customer.billing": {**acme, "legal_name": "Acme BV", "city": "Amsterdam"},
+        "company.set": {
+            "legal_name": "Quark BV",
+            "address": "Kade 1",
+            "postcode": "1234 AB",
+            "city": "Amsterdam",
+            "country": "NL",
+            "kvk": "12345678",
+            "vat": "NL123456789B01",
+            "iban": "NL91ABNA0417164300",
+            "email": "office@quark.example",
+            "payment_means": "58",
+        },
+        "customer.billing": {
+            **acme,
+            "legal_name": "Acme BV",
+            "address": ["Straat 2", "Hal 3"],
+            "postcode": "1234 AB",
+            "city": "Amsterdam",
+            "country": "NL",
+            "kvk": "87654321",
+            "vat": "NL123456789B01",
+            "email": "ap@acme.example",
+            "terms": 30,
+            "reverse_charge": False,
+            "endpoint": "0106:87654321",
+            "endpoint_scheme": "0106",
+            "reference": "PO-1",
+        },
         "diag.get": {"agent": agent, "id": 1, "refresh": False},
         "diag.list": {"agent": agent, "limit": 5},
         "diag.pair": {"agent": agent, "a": 1, "b": 2},
@@ -167,6 +194,11 @@ def sweep(method: str, base: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     for name in names:
         for bad in nasty:
             calls.append(coded(method, {**base.get(method, {}), name: bad}))
+    if method == "policy.set":  # the policy object's own settings, one at a time
+        for setting in sorted(POLICY_DEFAULTS):
+            for bad in nasty:
+                calls.append(coded(method, {**base[method], "policy": {setting: bad}}))
+                calls.append(coded(method, {**base[method], "policy": {setting: [bad]}}))
     return [c for c in calls if c is not None]
 
 
