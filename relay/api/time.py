@@ -183,7 +183,11 @@ async def time_add(ctx: Context, params: Params) -> Any:
     customer = await services.directory.customer_named(ctx.tech, required_text(params, "customer"))
     worker = await _worker(ctx, params)
     tz, now = services.entries.zone, services.clock.now().replace(microsecond=0)
-    minutes = None if params.get("minutes") is None else whole(params, "minutes", 0, 0, MAX_MINUTES)
+    minutes = (
+        None
+        if params.get("minutes") is None
+        else whole(params, "minutes", 0, -MAX_MINUTES, MAX_MINUTES)
+    )
     start_text, end_text = text(params, "start"), text(params, "end")
     if (end_text is None) == (minutes is None):
         raise UsageError("give --end or --minutes (one of them)")
