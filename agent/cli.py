@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -16,9 +17,10 @@ from agent.control import control_call
 from agent.enroll import enroll
 from agent.files import AgentFiles, default_data_dir
 from agent.link import AgentRunner
+from agent.pin import read_pin, set_pin
 from shared.cli_shape import add_completion, document, finish
 from shared.cli_util import run_main
-from shared.errors import UsageError
+from shared.errors import QPError, UsageError
 from shared.instance_lock import lock_data_dir
 
 #: In the data directory; holds the pid of the ``qp-agent run`` using it.
@@ -65,6 +67,14 @@ def _parser() -> argparse.ArgumentParser:
     hp.add_argument("--status", action="store_true", help="show your requests and their state")
     hp.add_argument("--data", type=Path, default=None)
     hp.add_argument("--json", action="store_true")
+    pol = sub.add_parser("policy", help="show or pin this machine's own consent policy")
+    pol.add_argument(
+        "--consent",
+        choices=("attended", "relay"),
+        help="attended: always ask me first, whatever the relay says; relay: the relay decides",
+    )
+    pol.add_argument("--data", type=Path, default=None)
+    pol.add_argument("--json", action="store_true")
     sup = sub.add_parser("support", help="one-off help with a support code; nothing installed")
     sup.add_argument("--relay", required=True, help="relay URL the technician gave you")
     sup.add_argument("--code", required=True)
@@ -133,6 +143,8 @@ def _main(args: argparse.Namespace) -> int:
         return _log(files, args)
     if args.command == "uninstall":
         return _uninstall(files, args)
+    if args.command == "policy":
+        return asyncio.run(_policy(files, args))
     config = files.load_config()
     status = files.read_status()
     info = {
@@ -184,6 +196,24 @@ async def _local(files: AgentFiles, args: argparse.Namespace) -> int:
         approve = bool(args.allow)
     await control_call(sock, {"cmd": "answer", "session": request["session"], "approve": approve})
     print(("allowed " if approve else "denied ") + request["session"])
+    return 0
+
+
+async def _policy(files: AgentFiles, args: argparse.Namespace) -> int:
+    """``qp-agent policy [--consent attended|relay]``: the client's consent pin."""
+    files.load_config()  # an enrolled agent's data directory, or one clear line
+    if args.consent is not None:
+        set_pin(files, None if args.consent == "relay" else args.consent)
+        # A running agent tells the relay at once; a stopped one does at its next link.
+        with contextlib.suppress(OSError, QPError):
+            await control_call(files.control_socket, {"cmd": "pin_changed"}, timeout=5)
+    pin = read_pin(files)
+    if args.json:
+        print(json.dumps({"consent_pin": pin}))
+    elif pin is None:
+        print("consent: as the relay's policy says (not pinned on this machine)")
+    else:
+        print(f"consent: {pin}, pinned on this machine: every session asks you first")
     return 0
 
 

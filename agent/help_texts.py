@@ -36,6 +36,17 @@ DOCS: dict[str, Doc] = {
         "Show who is connected to this machine now, and for which request.",
         ("qp-agent sessions",),
     ),
+    "qp-agent policy": Doc(
+        "Show or pin this machine's own consent policy. With the pin set, every "
+        "technician's session waits for your approval (qp-agent consent), whatever the "
+        "IT company's relay says; --consent relay hands the decision back. Only the owner "
+        "of the agent's data directory or root may change it.",
+        (
+            "qp-agent policy",
+            "qp-agent policy --consent attended",
+            "qp-agent policy --consent relay",
+        ),
+    ),
     "qp-agent end": Doc(
         "End a technician's session now (all of them without SESSION).",
         ("qp-agent end", "qp-agent end ses-3f2a1b0c9d8e"),

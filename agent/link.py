@@ -26,11 +26,12 @@ from agent.consent import APPROVED, TIMEOUT, ConsentBroker, ConsentRequest
 from agent.control import serve_control
 from agent.diagnostics.options import DiagnosticsOptions
 from agent.files import AgentFiles, Identity
+from agent.pin import read_pin
 from agent.processes import SessionContext
 from agent.snapshots import options_from, snapshot
 from agent.sshserver import open_tunnel, serve_session
 from shared.backoff import full_jitter
-from shared.clock import SystemClock, iso
+from shared.clock import SystemClock, certificate_clock_problem, iso, parse_iso
 from shared.diagnostics import to_json
 from shared.errors import (
     AuthError,
@@ -247,7 +248,10 @@ class AgentRunner:
         signature = sign_challenge(
             self.ident.identity_key, challenge.body["nonce"], challenge.body["relay_id"]
         )
-        return Message("auth", {"agent_id": self.ident.agent_id, "signature": signature})
+        body = {"agent_id": self.ident.agent_id, "signature": signature}
+        if (pin := read_pin(self.files)) is not None:
+            body["consent_pin"] = pin  # the relay shows the policy in effect
+        return Message("auth", body)
 
     def welcomed(self, welcome: Message) -> None:
         """Hook for support mode, which learns its identity from the welcome."""
@@ -304,7 +308,16 @@ class AgentRunner:
         self.audit.record("offer", sid, technician=session.technician, kind=session.kind)
         in_login = False  # counted in self._preauth until the SSH login completes
         try:
-            if policy.get("consent") == "attended" or self.always_attended():
+            if (problem := self._clock_problem(offer)) is not None:
+                # Its certificate would be refused: say why, not "permission denied".
+                log.warning("session %s refused: %s", sid, problem)
+                self.audit.record("clock_skew", sid, problem=problem)
+                await send(Message("session_decline", {"session_id": sid, "reason": problem}))
+                return
+            # The client's own pin outranks the relay's policy (read now: it may have
+            # been set since the link opened).
+            pinned = read_pin(self.files) == "attended"
+            if policy.get("consent") == "attended" or self.always_attended() or pinned:
                 if not await self._ask_consent(session, send):
                     return
             if self._preauth >= self.max_preauth_ssh():
@@ -389,6 +402,17 @@ class AgentRunner:
             self.audit.record("recording_uploaded", sid, bytes=len(data))
 
         return upload
+
+    def _clock_problem(self, offer: dict[str, Any]) -> str | None:
+        """Why this machine's clock would refuse the session's certificate, if it would
+        (None also when an older relay sends no times)."""
+        times = [
+            parse_iso(offer.get(k)) for k in ("relay_time", "cert_valid_after", "cert_valid_before")
+        ]
+        relay_time, after, before = times
+        if relay_time is None or after is None or before is None:
+            return None
+        return certificate_clock_problem(self._clock.now(), relay_time, after, before, "the client")
 
     def always_attended(self) -> bool:
         """Support mode is attended by construction."""
@@ -503,6 +527,12 @@ class AgentRunner:
                 self.reconnect = False
                 self.audit.record("uninstall", "")
             return reply
+        if cmd == "pin_changed":  # qp-agent policy: tell the relay now, not at the next link
+            if self._send is not None:
+                with contextlib.suppress(Exception):
+                    body = {"consent": read_pin(self.files) or ""}
+                    await self._send(Message("consent_pin", body))
+            return {"ok": True}
         if cmd == "pending":
             pending = [
                 {

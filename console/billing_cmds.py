@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from console import paging
-from console.output import print_json, safe, show, show_object
+from console.output import print_json, say, show, show_object
 from console.rpc import RelayClient
 from shared.errors import UsageError
 
@@ -212,7 +212,7 @@ def _duration(seconds: int) -> str:
 
 def _print_lines(text: str) -> None:
     for line in text.splitlines():
-        print(safe(line))
+        say(line)
 
 
 def _write(data: bytes, output: Path | None) -> None:
@@ -221,7 +221,7 @@ def _write(data: bytes, output: Path | None) -> None:
         sys.stdout.flush()
     else:
         output.write_bytes(data)
-        print(f"wrote {output} ({len(data)} bytes)", file=sys.stderr)
+        say(f"wrote {output} ({len(data)} bytes)", err=True)
 
 
 # -- rates -------------------------------------------------------------------------------
@@ -242,10 +242,10 @@ async def rates_import(relay: RelayClient, args: argparse.Namespace) -> int:
     if args.json:
         print_json(value)
     elif not value["added"]:
-        print(f"rate card {value['digest']} ({value['name']}) was imported before; unchanged")
+        say(f"rate card {value['digest']} ({value['name']}) was imported before; unchanged")
     else:
         state = "in force now" if value["in_force_now"] else "not in force today"
-        print(
+        say(
             f"imported rate card {value['digest']} ({value['name']}), effective "
             f"{value['effective_from']}: {state}"
         )
@@ -285,9 +285,10 @@ async def rates_show(relay: RelayClient, args: argparse.Namespace) -> int:
     show(value["cards"], cols, False, "rate cards")
     card = value["in_force"]
     if card is None:
-        print("no rate card in force: the relay bills at its [billing] default rate")
+        say("no rate card in force: the relay bills at its [billing] default rate")
         return 0
-    print(f"\nin force: {safe(card['name'])} ({card['digest']}), from {card['effective_from']}")
+    say()
+    say(f"in force: {card['name']} ({card['digest']}), from {card['effective_from']}")
     rows = [{"service": s, **levels} for s, levels in card["rates"].items()]
     show(
         rows, [("service", "Service"), ("1", "Level 1"), ("2", "Level 2"), ("3", "Level 3")], False
@@ -334,10 +335,11 @@ async def time_show(relay: RelayClient, args: argparse.Namespace) -> int:
         return 0
     explanation, history = value.pop("explanation"), value.pop("history")
     show_object(value, False)
-    print("\nhow it was computed:")
+    say()
+    say("how it was computed:")
     _print_lines(explanation)
     if history:
-        print()
+        say()
         cols = [
             ("at", "When"),
             ("by", "Who"),
@@ -385,9 +387,9 @@ async def time_approve(relay: RelayClient, args: argparse.Namespace) -> int:
         print_json(value)
     else:
         for entry_id in value["approved"]:
-            print(f"approved {entry_id}")
+            say(f"approved {entry_id}")
         for entry_id in value["unchanged"]:
-            print(f"{entry_id} was approved already")
+            say(f"{entry_id} was approved already")
     return 0
 
 
@@ -409,12 +411,12 @@ def _show_balances(value: dict[str, Any], as_json: bool) -> int:
     ]
     show(value["blocks"], cols, False, f"prepaid hours of {value['customer']}")
     if value["left_hours"] is not None:
-        print(
+        say(
             f"left: {value['left_hours']} hours (surcharges: {value['pays']}; "
             f"warns below {value['warn_below_hours']})"
         )
     if value["warning"]:
-        print(safe(f"warning: {value['warning']}"))
+        say(f"warning: {value['warning']}")
     return 0
 
 
@@ -474,12 +476,12 @@ async def invoice_create(relay: RelayClient, args: argparse.Namespace) -> int:
         return 0
     lines, notes = value.pop("shown_lines"), value.pop("notes", [])
     show_object(value, False)
-    print()
+    say()
     show(lines, LINE_COLUMNS, False, "lines")
     if value["lines"] > len(lines):
-        print(f"… and {value['lines'] - len(lines)} more lines (see qp invoice export)")
+        say(f"… and {value['lines'] - len(lines)} more lines (see qp invoice export)")
     for note in notes:
-        print(safe(f"note: {note}"))
+        say(f"note: {note}")
     return 0
 
 

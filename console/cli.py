@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from console import (
     paging,
     technician_cmds,
 )
-from console.output import safe, show_object
+from console.output import safe, say, show_object
 from console.profile import Profile
 from console.rpc import RelayClient
 from shared.cli_shape import add_completion, document, finish
@@ -268,7 +267,7 @@ async def _login(args: argparse.Namespace) -> int:
     from console.login import login
 
     who = await login(args.url, args.token, args.ca_file, args.ca_pin)
-    print(f"logged in to {args.url.rstrip('/')} as {who['name']} ({who['role']})")
+    say(f"logged in to {args.url.rstrip('/')} as {who['name']} ({who['role']})")
     _warn_expiry(who)
     return 0
 
@@ -276,7 +275,7 @@ async def _login(args: argparse.Namespace) -> int:
 def _warn_expiry(who: dict[str, Any]) -> None:
     """The relay's line about a token expiring within the week, if it sent one."""
     if who.get("token_warning"):
-        print(f"warning: {safe(who['token_warning'])}", file=sys.stderr)
+        say(f"warning: {safe(who['token_warning'])}", err=True)
 
 
 Handler = Callable[[RelayClient, argparse.Namespace], Awaitable[int]]
@@ -306,12 +305,12 @@ async def _enroll_create(relay: RelayClient, args: argparse.Namespace) -> int:
     if args.json:
         show_object(value, True)
     else:
-        print(
+        say(
             f"token {value['id']} for {value['customer']}: {value['uses']} use(s), "
             f"expires {value['expires_at']}"
         )
-        print("give the client this line:")
-        print(f"  {value['command']}")
+        say("give the client this line:")
+        say(f"  {value['command']}")
     return 0
 
 
@@ -371,8 +370,12 @@ async def _policy(relay: RelayClient, args: argparse.Namespace) -> int:
     if args.json:
         show_object(value, True)
     else:
-        print(f"policy of {value['subject']}:")
-        show_object(value["policy"], False)
+        say(f"policy of {value['subject']}:")
+        shown = dict(value["policy"])
+        for key, pinned in (value.get("pinned") or {}).items():
+            # The client's own setting: the relay's policy cannot change it.
+            shown[key] = f"{pinned} (pinned by the client)"
+        show_object(shown, False)
     return 0
 
 
@@ -384,12 +387,12 @@ async def _support_code(relay: RelayClient, args: argparse.Namespace) -> int:
     if args.json:
         show_object(value, True)
     else:
-        print(
+        say(
             f"support code {value['code']} for {value['customer']}, single use, "
             f"expires {value['expires_at']}"
         )
-        print("the client runs:")
-        print(f"  {value['command']}")
+        say("the client runs:")
+        say(f"  {value['command']}")
     return 0
 
 

@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from console import paging
-from console.output import print_json, safe, show_object
+from console.output import print_json, safe, say, show_object
 
 if TYPE_CHECKING:
     from console.rpc import RelayClient
@@ -54,6 +54,7 @@ def add_parsers(sub: Any) -> None:
 async def diag(relay: RelayClient, args: argparse.Namespace) -> int:
     # Imported here: rendering is heavy and `qp exec` should not pay for it.
     from rich.console import Console
+    from rich.text import Text
 
     from shared.diagnostics import from_json
     from shared.diagnostics_diff import diff
@@ -84,9 +85,12 @@ async def diag(relay: RelayClient, args: argparse.Namespace) -> int:
             print_json({"a": pair["a"]["id"], "b": pair["b"]["id"], "changes": _jsonable(changes)})
         else:
             console.print(
-                f"snapshot {pair['a']['id']} ({pair['a']['taken_at']}) → "
-                f"{pair['b']['id']} ({pair['b']['taken_at']})",
-                markup=False,
+                Text(
+                    safe(
+                        f"snapshot {pair['a']['id']} ({pair['a']['taken_at']}) → "
+                        f"{pair['b']['id']} ({pair['b']['taken_at']})"
+                    )
+                ),
                 highlight=False,
             )
             render_diff(console, changes)
@@ -96,9 +100,12 @@ async def diag(relay: RelayClient, args: argparse.Namespace) -> int:
         print_json(value)
         return 0
     console.print(
-        f"{value['agent_name']} — snapshot {value['id']} "
-        f"taken {value['taken_at']} ({value['kind']})",
-        markup=False,
+        Text(
+            safe(
+                f"{value['agent_name']} — snapshot {value['id']} "
+                f"taken {value['taken_at']} ({value['kind']})"
+            )
+        ),
         highlight=False,
     )
     render_snapshot(console, from_json(value["snapshot"]))
@@ -147,11 +154,9 @@ async def request_show(relay: RelayClient, args: argparse.Namespace) -> int:
     flat = {k: v for k, v in value.items() if k not in ("findings", "snapshots", "sessions")}
     show_object(flat, False)
     for f in value["findings"]:
-        print(f"  {safe(f['severity'])}: {safe(f['title'])}")
-    print(
-        "snapshots: " + (", ".join(f"{s['id']} ({s['kind']})" for s in value["snapshots"]) or "-")
-    )
-    print("sessions:  " + (", ".join(value["sessions"]) or "-"))
+        say(f"  {safe(f['severity'])}: {safe(f['title'])}")
+    say("snapshots: " + (", ".join(f"{s['id']} ({s['kind']})" for s in value["snapshots"]) or "-"))
+    say("sessions:  " + (", ".join(value["sessions"]) or "-"))
     return 0
 
 

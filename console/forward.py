@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 from dataclasses import dataclass
 
 import asyncssh
 
+from console import output
 from console.profile import Profile
 from console.ssh_session import ssh_session
 from shared.errors import UnavailableError, UsageError
@@ -42,7 +42,8 @@ class ForwardSpec:
 
 
 def say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    """One progress line on stderr (it may hold the agent's refusal reason)."""
+    output.say(text, err=True)
 
 
 async def _pipe(reader: asyncio.StreamReader | asyncssh.SSHReader[bytes], writer: object) -> int:

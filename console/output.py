@@ -1,7 +1,10 @@
 """Printing results: one JSON value with ``--json``, otherwise a table for people.
 
-Values that came from agents are untrusted: control characters are replaced and
-nothing is interpreted as markup.
+Values that came from agents (or through the relay) are untrusted: every line the
+console prints goes through :func:`shared.safe_text.clean` (no escape sequences,
+controls or bidi characters) and nothing is interpreted as markup. Print with
+:func:`say` or :func:`show`/:func:`show_object`, never with bare ``print``
+(tests/unit/test_console_output.py checks).
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ import json
 import sys
 from collections.abc import Sequence
 from typing import Any
+
+from shared.safe_text import clean
 
 
 def safe(value: Any) -> str:
@@ -20,10 +25,18 @@ def safe(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, list):
         value = ", ".join(str(v) for v in value)
-    return "".join(ch if ch.isprintable() else "\ufffd" for ch in str(value))
+    return clean(value)
+
+
+def say(*parts: Any, err: bool = False, multiline: bool = False) -> None:
+    """Print one line (several when ``multiline``) of text that may hold peer data,
+    cleaned; to stderr when ``err``. ``say()`` prints an empty line."""
+    text = clean(" ".join(str(p) for p in parts), multiline=multiline)
+    print(text, file=sys.stderr if err else sys.stdout, flush=err)
 
 
 def print_json(value: Any) -> None:
+    """``value`` as one line of JSON; ``ensure_ascii`` escapes every control byte."""
     json.dump(value, sys.stdout, indent=None)
     sys.stdout.write("\n")
 
@@ -37,11 +50,11 @@ def print_table(
     from rich.text import Text
 
     if not rows:
-        print(f"no {title or 'rows'}")
+        say(f"no {title or 'rows'}")
         return
-    table = Table(title=title or None, show_lines=False)
+    table = Table(title=Text(safe(title)) if title else None, show_lines=False)
     for _, heading in columns:
-        table.add_column(heading, overflow="fold")
+        table.add_column(Text(safe(heading)), overflow="fold")
     for row in rows:
         table.add_row(*(Text(safe(row.get(key))) for key, _ in columns))
     # Piped output gets room to stay one row per line; a terminal keeps its width.
@@ -61,4 +74,4 @@ def show_object(value: dict[str, Any], as_json: bool) -> None:
         return
     width = max(len(k) for k in value) if value else 0
     for key, item in value.items():
-        print(f"{key:<{width}}  {safe(item)}")
+        say(f"{safe(key):<{width}}  {safe(item)}")

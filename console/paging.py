@@ -15,7 +15,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from console.output import safe
+from console.output import safe, say
 
 if TYPE_CHECKING:
     from console.rpc import RelayClient
@@ -119,7 +119,7 @@ async def show_list(
             if not getattr(args, "all", False) and getattr(args, "limit", None) is None:
                 flush()
                 _finish(as_json, printed, title)
-                print(f"showing the first {limit} {title}; --all for every one", file=sys.stderr)
+                say(f"showing the first {limit} {title}; --all for every one", err=True)
                 return 0
             break
         page.append(item)
@@ -134,7 +134,7 @@ def _finish(as_json: bool, printed: int, title: str) -> None:
     if as_json:
         sys.stdout.write("[]\n" if printed == 0 else "]\n")
     elif printed == 0:
-        print(f"no {title}")
+        say(f"no {title}")
     sys.stdout.flush()
 
 

@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed
 
 from console import paging
 from console.keyagent import KeyAgent, socket_path, socket_prefix
+from console.output import say
 from console.profile import Profile, home
 from console.rpc import RelayClient
 from console.ssh_session import request_session
@@ -160,7 +161,7 @@ async def write_ssh_config(profile: Profile, write: bool) -> int:
         make_private_dir(ssh_dir)
         # Include must come before any Host block to apply everywhere.
         write_private(user_config, f"{include}  {INCLUDE_MARK}\n{current}")
-    print(
+    say(
         f"wrote {target} (included from {user_config}); try: ssh {agents[0]['id']}"
         if agents
         else f"wrote {target}; no agents yet"

@@ -8,15 +8,17 @@ signed by the relay's host CA for principal = agent id, or we abort before auth.
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncssh
 
+from console.output import say
 from console.profile import Profile
 from console.rpc import RelayClient
+from shared.clock import clock_difference, parse_iso
 from shared.errors import AuthError, UnavailableError
 from shared.keys import generate_key, parse_certificate, public_text
 from shared.protocol.end_text import describe
@@ -44,7 +46,7 @@ def relay_ended(ws: Any, session_id: str) -> str | None:
 def say_progress(event: dict[str, Any]) -> None:
     """Tell the technician what the session is waiting for (stderr, one line)."""
     if event.get("state") == "awaiting_consent":
-        print("qp: waiting for the client's consent…", file=sys.stderr, flush=True)
+        say("qp: waiting for the client's consent…", err=True)
 
 
 async def request_session(
@@ -61,6 +63,27 @@ async def request_session(
         params["request"] = request
     info = await relay.call("session.open", on_event=say_progress, **params)
     return info, key
+
+
+def host_key_refused(
+    exc: asyncssh.HostKeyNotVerifiable, agent_id: str, relay_time: str | None
+) -> AuthError:
+    """The line for a refused host key; a certificate refused for its validity
+    period is this computer's clock disagreeing with the relay's, and says so."""
+    if "not yet valid" in str(exc) or "expired" in str(exc):
+        try:
+            when = parse_iso(relay_time) if isinstance(relay_time, str) else None
+        except ValueError:
+            when = None  # not known: say the clocks differ without the amount
+        diff = f": {clock_difference(datetime.now(UTC), when)}" if when else ""
+        return AuthError(
+            f"agent {agent_id}'s host certificate is not valid by this computer's clock; "
+            f"the clocks differ{diff}. Set this computer's clock (or the relay's) right"
+        )
+    return AuthError(
+        f"agent {agent_id} presented a host key the relay's host CA did not certify; "
+        "connection aborted"
+    )
 
 
 @contextlib.asynccontextmanager
@@ -82,10 +105,7 @@ async def ssh_session(
         conn = await connect(info["agent_id"], options, tunnel=WebSocketTunnel(ws))
     except asyncssh.HostKeyNotVerifiable as exc:
         await ws.close()
-        raise AuthError(
-            f"agent {info['agent_id']} presented a host key the relay's host CA did not "
-            "certify; connection aborted"
-        ) from exc
+        raise host_key_refused(exc, info["agent_id"], info.get("relay_time")) from exc
     except asyncssh.PermissionDenied as exc:
         await ws.close()
         raise AuthError("the agent refused the session certificate") from exc
@@ -108,7 +128,7 @@ async def ssh_session(
         # say why, in one line.
         ended = relay_ended(ws, opened.session_id)
         if ended is not None:
-            print(f"qp: {ended}", file=sys.stderr, flush=True)
+            say(f"qp: {ended}", err=True)
     finally:
         conn.close()
         with contextlib.suppress(Exception):

@@ -5,12 +5,11 @@ call the relay; the rules live there."""
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from console import paging
-from console.output import safe, show_object
+from console.output import safe, say, show_object
 from console.profile import Profile
 from console.rpc import RelayClient
 
@@ -66,9 +65,9 @@ def logout() -> int:
     """Remove the stored token; the profile held nothing else worth keeping."""
     path = Profile.path()
     if not Profile.remove():
-        print(f"not logged in (no {path}); nothing to do")
+        say(f"not logged in (no {path}); nothing to do")
         return 0
-    print(f"logged out: removed {path}; run qp login URL --token TOKEN to log in again")
+    say(f"logged out: removed {path}; run qp login URL --token TOKEN to log in again")
     return 0
 
 
@@ -78,7 +77,7 @@ async def technician_add(relay: RelayClient, args: argparse.Namespace) -> int:
     )
     show_object(value, args.json)
     if not args.json:
-        print("give the token to the technician; it is not shown again", file=sys.stderr)
+        say("give the token to the technician; it is not shown again", err=True)
     return 0
 
 
@@ -91,7 +90,7 @@ async def technician_disable(relay: RelayClient, args: argparse.Namespace) -> in
     if args.json:
         show_object(value, True)
     else:
-        print(
+        say(
             f"{safe(value['name'])} is disabled: their logins are refused; "
             f"{value['sessions_ended']} running session(s) ended"
         )
@@ -103,7 +102,7 @@ async def technician_enable(relay: RelayClient, args: argparse.Namespace) -> int
     if args.json:
         show_object(value, True)
     else:
-        print(f"{safe(value['name'])} is enabled and may log in again")
+        say(f"{safe(value['name'])} is enabled and may log in again")
     return 0
 
 
@@ -118,12 +117,12 @@ async def technician_rotate(relay: RelayClient, args: argparse.Namespace) -> int
     if args.json:
         show_object(value, True)
         return 0
-    print(f"new token for {safe(value['name'])}: {value['token']}")
-    print(f"it expires {value['token_expires_at']}; the old token no longer works")
+    say(f"new token for {safe(value['name'])}: {value['token']}")
+    say(f"it expires {value['token_expires_at']}; the old token no longer works")
     if value.get("yours"):
-        print(f"your profile ({Profile.path()}) now holds the new token", file=sys.stderr)
+        say(f"your profile ({Profile.path()}) now holds the new token", err=True)
     else:
-        print("give the token to the technician; it is not shown again", file=sys.stderr)
+        say("give the token to the technician; it is not shown again", err=True)
     return 0
 
 

@@ -26,6 +26,7 @@ from typing import Any, Literal, TypeVar
 
 from shared.clock import iso, parse_iso
 from shared.errors import LocalProtocolError, RemoteProtocolError
+from shared.safe_text import clean
 
 #: Cap on a string field that declares none.
 DEFAULT_STRING_LENGTH = 256
@@ -45,33 +46,13 @@ def text(limit: int, default: str = "") -> Any:
     return field(default=default, metadata={_MAX_LEN: limit})
 
 
-# Line and tab characters become spaces; every other C0/C1 control, surrogate and bidi
-# embedding/override/isolate/mark is dropped (bidi controls can make shown text lie).
-_SPACES = "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\u2028\u2029"
-_DROPPED = [
-    *range(0x20),
-    *range(0x7F, 0xA0),
-    *range(0xD800, 0xE000),
-    0x061C,
-    0x200E,
-    0x200F,
-    *range(0x202A, 0x202F),
-    *range(0x2066, 0x206A),
-]
-_CLEAN_TABLE: dict[int, str | None] = {code: None for code in _DROPPED}
-_CLEAN_TABLE.update({ord(ch): " " for ch in _SPACES})
-
-
 def clean_text(value: str, limit: int = DEFAULT_STRING_LENGTH) -> str:
     """``value`` without control, bidi or surrogate characters, at most ``limit`` long.
 
-    Tabs and line breaks become spaces (one-line display); other control characters
-    (ESC, NUL, C1 codes) are dropped, so an ANSI sequence is left as inert text.
+    Tabs and line breaks become spaces (one-line display); escape sequences and other
+    control characters are dropped (:func:`shared.safe_text.clean`).
     A cut string ends with ``…``."""
-    value = value.translate(_CLEAN_TABLE)
-    if len(value) > limit:
-        value = value[: max(limit - 1, 0)] + "…"
-    return value
+    return clean(value, limit=limit)
 
 
 def dumps(value: Any) -> bytes:

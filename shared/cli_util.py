@@ -9,13 +9,27 @@ from collections.abc import Callable
 
 from shared.cli_shape import completion
 from shared.errors import QPError
+from shared.safe_text import clean
+
+
+class CleanFormatter(logging.Formatter):
+    """Log lines without escape sequences: a message may quote a peer's text (a
+    relay's close reason, an agent's name) and the log goes to a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return clean(super().format(record), multiline=True)
+
+
+def _log_to_stderr(level: int, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(CleanFormatter(fmt))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def setup_logging(debug: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+    """Log lines to stderr, cleaned; DEBUG with ``--debug``."""
+    _log_to_stderr(
+        logging.DEBUG if debug else logging.INFO, "%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if not debug:
         for noisy in ("asyncssh", "websockets"):
@@ -39,7 +53,7 @@ def run_main(
         sys.exit(0)
     debug = bool(getattr(args, "debug", False))
     if quiet_logs and not debug:
-        logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
+        _log_to_stderr(logging.WARNING, "%(message)s")
         logging.getLogger("asyncssh").setLevel(logging.CRITICAL)
         logging.getLogger("websockets").setLevel(logging.CRITICAL)
     else:
@@ -50,13 +64,15 @@ def run_main(
     except QPError as exc:
         if debug:
             raise
-        print(f"{prog}: {exc}", file=sys.stderr)
+        # The message may quote the relay or an agent (a decline reason): clean it.
+        print(f"{prog}: {clean(exc)}", file=sys.stderr)
         code = failure_code(args)
     except KeyboardInterrupt:
         code = 130
     except OSError as exc:
         if debug:
             raise
-        print(f"{prog}: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        line = f"{prog}: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+        print(clean(line), file=sys.stderr)
         code = failure_code(args)
     sys.exit(code)

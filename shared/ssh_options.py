@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncssh
+from asyncssh.public_key import SSHOpenSSHCertificate, decode_ssh_certificate
 
 from shared.keys import parse_public_key
 from shared.wstunnel import WebSocketTunnel
@@ -40,6 +41,32 @@ def known_hosts_for(host_ca: str) -> KnownHosts:
     return ([], [parse_public_key(host_ca)], [])
 
 
+class _PrincipalsRequired(asyncssh.SSHClient):
+    """Refuses a host certificate that names no principals.
+
+    asyncssh takes a certificate without principals as valid for *any* host (the
+    same trap as for user certificates, see :func:`authorized_for`), so one such
+    certificate from the host CA would let one agent pose as every other. The check
+    wraps the connection's own host-key validation, before any authentication.
+    """
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        validate = conn.validate_server_host_key
+
+        def with_principals(key_data: bytes) -> asyncssh.SSHKey:
+            try:
+                cert = decode_ssh_certificate(key_data)
+            except asyncssh.KeyImportError:
+                cert = None  # a plain key: the known hosts (no plain keys) refuse it
+            if isinstance(cert, SSHOpenSSHCertificate) and not cert.principals:
+                raise asyncssh.HostKeyNotVerifiable(
+                    "the host certificate names no principals; it is refused for every agent"
+                )
+            return validate(key_data)
+
+        conn.validate_server_host_key = with_principals  # type: ignore[method-assign]
+
+
 def client_options(
     agent_id: str,
     host_ca: str,
@@ -51,7 +78,8 @@ def client_options(
     """The console's options for SSH to agent ``agent_id`` as ``key`` + ``certificate``.
 
     The agent's host certificate must be signed by ``host_ca`` for principal
-    ``agent_id``. ``encryption_algs`` replaces :data:`PREFERRED_CIPHERS` (benchmarks).
+    ``agent_id`` and name at least one principal. ``encryption_algs`` replaces
+    :data:`PREFERRED_CIPHERS` (benchmarks).
     Connect with :func:`connect`: ``asyncssh.connect`` alone would read ``~/.ssh/config``.
     """
     return asyncssh.SSHClientConnectionOptions(
@@ -61,6 +89,7 @@ def client_options(
         # The principal is checked against this, not against whatever host name the
         # caller dials (a tunnel, or 127.0.0.1 in the benchmarks).
         host_key_alias=agent_id,
+        client_factory=_PrincipalsRequired,
         client_keys=[(key, certificate)],
         agent_path=None,
         password=None,

@@ -4,11 +4,22 @@ hours and invoices. Every method needs the ``billing`` or ``admin`` role."""
 from __future__ import annotations
 
 import base64
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, cast
 
 from relay.api.context import OFFICE, Context, Method
-from relay.api.params import Params, day, keyset, offset, page, required_text, text
+from relay.api.params import (
+    Params,
+    day,
+    flag,
+    hours_as_minutes,
+    keyset,
+    month,
+    offset,
+    page,
+    required_text,
+    text,
+)
 from relay.billing.exports import CSV_DIALECTS
 from relay.billing.invoice_build import month_period
 from relay.billing.prepaid import Terms, minutes_left
@@ -151,7 +162,7 @@ def _billing_changes(params: Params) -> dict[str, Any]:
             raise UsageError("terms must be a number of days from 0 to 365")
         changes["payment_terms_days"] = terms
     if "reverse_charge" in params:
-        changes["reverse_charge"] = bool(params["reverse_charge"])
+        changes["reverse_charge"] = flag(params, "reverse_charge")
     if "no_reverse_charge_reason" in params:
         reason = text(params, "no_reverse_charge_reason", limit=500)
         if not reason:
@@ -178,24 +189,6 @@ async def customer_billing(ctx: Context, params: Params) -> Any:
     return {"customer": customer.name, **_billing_json(updated)}
 
 
-def _minutes(value: Any, zero: bool = False) -> int:
-    """Hours (``10``, ``2.5``) as whole minutes: positive, or with ``zero`` also 0."""
-    try:
-        hours = Decimal(str(value))
-    except InvalidOperation:
-        raise UsageError(f"hours {value!r} is not a number") from None
-    minutes = hours * 60
-    if (
-        not hours.is_finite()
-        or minutes < 0
-        or (minutes == 0 and not zero)
-        or minutes != minutes.to_integral_value()
-    ):
-        least = "0 or more" if zero else "positive"
-        raise UsageError(f"hours must be {least} and come to whole minutes (e.g. 10 or 2.5)")
-    return int(minutes)
-
-
 async def prepaid_add(ctx: Context, params: Params) -> Any:
     """A block of prepaid hours; approved work supplied from its first day (``from``,
     default today) draws it down before it is charged."""
@@ -204,7 +197,7 @@ async def prepaid_add(ctx: Context, params: Params) -> Any:
     block = PrepaidBlock(
         id=new_id("pre"),
         customer_id=customer.id,
-        minutes=_minutes(params.get("hours")),
+        minutes=hours_as_minutes(params, "hours"),
         created_at=ctx.services.clock.now(),
         created_by=ctx.tech.id,
         expires_on=day(expires, "expires") if expires else None,
@@ -282,7 +275,9 @@ async def prepaid_terms(ctx: Context, params: Params) -> Any:
     if (pays := text(params, "pays")) is not None:
         changes["pays"] = None if pays == "default" else pays
     if (warn := params.get("warn_below")) is not None:
-        changes["warn_below_minutes"] = None if warn == "default" else _minutes(warn, zero=True)
+        changes["warn_below_minutes"] = (
+            None if warn == "default" else hours_as_minutes(params, "warn_below", zero=True)
+        )
     office = ctx.services.office
     if changes:
         terms, own = await office.set_prepaid_terms(ctx.tech, customer, changes)
@@ -298,12 +293,12 @@ async def invoice_create(ctx: Context, params: Params) -> Any:
     """Invoice a customer's approved, uninvoiced work of one month (``dry_run``: show
     the invoice without numbering or writing it)."""
     customer = await _customer(ctx, params)
-    period = month_period(required_text(params, "period"))
+    period = month_period(month(params, "period"))
     office = ctx.services.office
     plan = await office.plan(ctx.tech, customer, period, text(params, "reference"))
     lines = [line_json(line) for line in plan.invoice.lines[:SHOWN_LINES]]
     prepaid = sum(d.minutes for d in plan.draft.draws)
-    if params.get("dry_run"):
+    if flag(params, "dry_run"):
         draft = plan.draft
         return {
             "dry_run": True,

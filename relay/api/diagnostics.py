@@ -7,7 +7,7 @@ from typing import Any
 
 from relay.api.context import ALL, STAFF, Context, Method
 from relay.api.grants import require_grant
-from relay.api.params import Params, keyset, name, page
+from relay.api.params import Params, flag, keyset, name, page, row_id
 from relay.core import help_requests as hr
 from relay.model import HelpRequest
 from relay.services.directory import in_scope
@@ -20,13 +20,13 @@ async def diag_get(ctx: Context, params: Params) -> Any:
     services = ctx.services
     agent = await services.directory.agent(ctx.tech, await _diagnostics_of(ctx, params))
     diagnostics = services.diagnostics
-    if params.get("refresh"):
+    if flag(params, "refresh"):
         if not services.directory.online(agent.id):
             raise UnavailableError(
                 f"agent {agent.name!r} is offline; drop --refresh to see the last"
             )
         snap = await diagnostics.of_agent(agent.id, await diagnostics.refresh(agent.id))
-    elif isinstance(ref := params.get("id"), int):
+    elif (ref := row_id(params, "id")) is not None:
         snap = await diagnostics.of_agent(agent.id, ref)
     else:
         snap = await diagnostics.latest(agent.id, services.directory.online(agent.id))
@@ -44,10 +44,8 @@ async def diag_list(ctx: Context, params: Params) -> Any:
 async def diag_pair(ctx: Context, params: Params) -> Any:
     """Two snapshots to compare: ``a`` and ``b`` (ids), default the last two."""
     agent = await ctx.services.directory.agent(ctx.tech, await _diagnostics_of(ctx, params))
-    a, b = params.get("a"), params.get("b")
-    older, newer = await ctx.services.diagnostics.pair(
-        agent.id, None if a is None else int(a), None if b is None else int(b)
-    )
+    a, b = row_id(params, "a"), row_id(params, "b")
+    older, newer = await ctx.services.diagnostics.pair(agent.id, a, b)
     return {
         "a": {**snapshot_meta(older), "snapshot": older.data},
         "b": {**snapshot_meta(newer), "snapshot": newer.data},
@@ -57,7 +55,7 @@ async def diag_pair(ctx: Context, params: Params) -> Any:
 async def request_queue(ctx: Context, params: Params) -> Any:
     """One page of the requests not yet resolved: urgent first, then oldest first."""
     asked = in_scope(ctx.tech, keyset(params, ("int", "time", "int")))
-    found = await ctx.services.requests.queue(ctx.tech, bool(params.get("open_only")), asked)
+    found = await ctx.services.requests.queue(ctx.tech, flag(params, "open_only"), asked)
     return page(found, asked, lambda f: f[1], lambda f: _queue_key(f[0]))
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from relay.api.context import ADMIN, ALL, STAFF, Context, Method
-from relay.api.params import Params, keyset, name, page, whole
+from relay.api.params import Params, keyset, name, names, page, whole
 from relay.core.authorization import ROLES
 from relay.model import Agent, Customer, EnrollToken, Technician
 from shared.clock import iso
@@ -63,9 +63,7 @@ async def technician_add(ctx: Context, params: Params) -> Any:
     role = name(params, "role", default="technician")
     if role not in ROLES:
         raise UsageError(f"role must be one of {', '.join(ROLES)}")
-    customers = params.get("customers", [])
-    if not isinstance(customers, list) or not all(isinstance(n, str) for n in customers):
-        raise UsageError("customers must be a list of names")
+    customers = names(params, "customers")
     new, token = await ctx.services.directory.add_technician(
         ctx.tech, name(params, "name"), level, role, customers
     )

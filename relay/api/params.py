@@ -1,5 +1,9 @@
 """Reading a console call's parameters: one helper per kind of value, each raising
-:class:`UsageError` with a line that says what is wrong."""
+:class:`UsageError` (``bad_request``) with a line that names the parameter and says
+what is wrong. Handlers read every parameter through these, never with a bare
+``int()``/``Decimal()``/``date`` call on what the console sent: a malformed or
+out-of-range value is the caller's mistake, not an internal error
+(tests/unit/test_api_fuzz.py calls every method with random values)."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import base64
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -24,6 +29,13 @@ PAGE_BYTES = MAX_CONTROL_MESSAGE * 3 // 4
 DEFAULT_PAGE = 100  # rows of a list page unless the caller gives ``limit``
 MAX_PAGE = 500
 MAX_CURSOR = 4096  # characters; a cursor holds one row's sort key (names, ids, times)
+#: The largest row id or offset: SQLite's INTEGER is a signed 64-bit number.
+MAX_ID = 2**63 - 1
+#: Days a console may name: any real bill fits, and a day's start and end in any
+#: time zone stay inside what ``datetime`` can hold.
+FIRST_YEAR, LAST_YEAR = 1970, 9000
+#: Hours in one prepaid block or warning threshold (a sanity bound, not a policy).
+MAX_HOURS = 1_000_000
 
 
 def name(params: Params, key: str, required: bool = True, default: str = "") -> str:
@@ -67,29 +79,109 @@ def whole(params: Params, key: str, default: int, low: int, high: int) -> int:
 def offset(params: Params) -> int:
     """Where a paged list goes on (``offset``, default 0)."""
     value = params.get("offset", 0)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ID:
         raise UsageError("offset must be a whole number")
     return value
 
 
-def day(value: str, key: str) -> date:
-    """A calendar day written as ``2026-11-03``."""
+def flag(params: Params, key: str, default: bool = False) -> bool:
+    """A yes/no parameter: ``true`` or ``false`` (absent or null: ``default``)."""
+    value = params.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise UsageError(f"{key} must be true or false")
+    return value
+
+
+def row_id(params: Params, key: str) -> int | None:
+    """A numeric id (a snapshot's, say); None when absent."""
+    if params.get(key) is None:
+        return None
+    return whole(params, key, 0, 1, MAX_ID)
+
+
+def names(params: Params, key: str, most: int = 1000) -> list[str]:
+    """A list of names (default empty), each a short string."""
+    value = params.get(key, [])
+    if (
+        not isinstance(value, list)
+        or len(value) > most
+        or not all(isinstance(n, str) and len(n) <= MAX_NAME for n in value)
+    ):
+        raise UsageError(f"{key} must be a list of at most {most} names")
+    return value
+
+
+def hours_as_minutes(params: Params, key: str, zero: bool = False) -> int:
+    """Hours (``10``, ``2.5``, or as text) as whole minutes: positive, or with
+    ``zero`` also 0; at most :data:`MAX_HOURS`."""
+    value = params.get(key)
+    least = "0 or more" if zero else "positive"
+    wrong = UsageError(
+        f"{key} must be hours, {least}, up to {MAX_HOURS}, that come to whole minutes "
+        "(e.g. 10 or 2.5)"
+    )
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)) or len(str(value)) > 40:
+        raise wrong
     try:
-        return date.fromisoformat(value)
+        hours = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise UsageError(f"{key} {str(value)[:40]!r} is not a number") from None
+    if not hours.is_finite() or not 0 <= hours <= MAX_HOURS:
+        raise wrong
+    with localcontext() as exact:
+        exact.prec = 60  # the bound above keeps every allowed value exact
+        minutes = hours * 60
+    if (minutes == 0 and not zero) or minutes != minutes.to_integral_value():
+        raise wrong
+    return int(minutes)
+
+
+def month(params: Params, key: str) -> str:
+    """A month written as ``2026-11``, within the years a console may name."""
+    value = required_text(params, key, limit=20)
+    year, _, number = value.partition("-")
+    if not (year.isdigit() and len(year) == 4 and number.isdigit() and len(number) == 2):
+        raise UsageError(f"{key} {value!r} should be a month such as 2026-11")
+    _within_years(int(year), key, value)
+    return value
+
+
+def _within_years(year: int, key: str, value: str) -> None:
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise UsageError(
+            f"{key} {value!r} is out of range: give a year from {FIRST_YEAR} to {LAST_YEAR}"
+        )
+
+
+def day(value: str, key: str) -> date:
+    """A calendar day written as ``2026-11-03``, from :data:`FIRST_YEAR` to
+    :data:`LAST_YEAR`."""
+    if not isinstance(value, str):
+        raise UsageError(f"{key} should be a date such as 2026-11-03")
+    try:
+        found = date.fromisoformat(value)
     except ValueError:
         raise UsageError(f"{key} {value!r} should be a date such as 2026-11-03") from None
+    _within_years(found.year, key, value)
+    return found
 
 
 def moment(value: str, key: str, tz: ZoneInfo) -> datetime:
-    """A moment written as ``2026-11-03 14:00`` (company time) or with an offset.
+    """A moment written as ``2026-11-03 14:00`` (company time) or with an offset,
+    from :data:`FIRST_YEAR` to :data:`LAST_YEAR`.
 
     A company time the clocks skip (spring forward) or show twice (fall back) is
     refused: only an offset says which moment is meant.
     """
+    if not isinstance(value, str):
+        raise UsageError(f"{key} should be a time such as '2026-11-03 14:00'")
     try:
         when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         raise UsageError(f"{key} {value!r} should be a time such as '2026-11-03 14:00'") from None
+    _within_years(when.year, key, value)
     if when.tzinfo is None:
         when = _local(when, value.strip(), key, tz)
     return when.astimezone(UTC).replace(microsecond=0)

@@ -113,7 +113,8 @@ REFERENCE: dict[str, Entry] = {
             "public_key": "OpenSSH public key",
             "request": "?REQ-n",
         },
-        "session_id, agent_id, agent_name, tunnel_url, tunnel_token, certificate, host_ca; "
+        "session_id, agent_id, agent_name, tunnel_url, tunnel_token, certificate, host_ca, "
+        "relay_time; "
         "events {session_id, state} while the client is asked",
     ),  # fmt: skip
     "session.list": Entry(ALL, PAGED, "page {items: [sessions], next}, newest first"),
@@ -124,10 +125,12 @@ REFERENCE: dict[str, Entry] = {
     "policy.set": Entry(
         ADMIN,
         {"policy": "{setting: value|null}", "agent": "?id or name", "customer": "?name"},
-        "subject, policy (effective)",
+        "subject, policy (effective), pinned (what the client pinned on its machine)",
     ),
     "policy.show": Entry(
-        ALL, {"agent": "?id or name", "customer": "?name"}, "subject, policy (effective)"
+        ALL,
+        {"agent": "?id or name", "customer": "?name"},
+        "subject, policy (effective), pinned (what the client pinned on its machine)",
     ),
     "support_code.create": Entry(
         STAFF,

@@ -69,6 +69,7 @@ async def session_open(ctx: Context, params: Params) -> Any:
         "tunnel_token": opened.tunnel_token,
         "certificate": opened.certificate,
         "host_ca": opened.host_ca,
+        "relay_time": iso(services.clock.now()),  # the console names a clock difference
     }
 
 
@@ -117,17 +118,19 @@ async def policy_set(ctx: Context, params: Params) -> Any:
     clear = [k for k, v in raw.items() if v is None and k != "sftp_root"]
     agent = name(params, "agent") if "agent" in params else None
     customer = None if agent is not None else name(params, "customer")
-    subject, effective = await ctx.services.directory.set_policy(
+    directory = ctx.services.directory
+    subject, effective = await directory.set_policy(
         ctx.tech, changes, clear, agent_ref=agent, customer_name=customer
     )
-    return {"subject": subject, "policy": effective}
+    return {"subject": subject, "policy": effective, "pinned": directory.pinned(subject)}
 
 
 async def policy_show(ctx: Context, params: Params) -> Any:
     agent = name(params, "agent") if "agent" in params else None
     customer = None if agent is not None else name(params, "customer")
-    subject, effective = await ctx.services.directory.policy_of(ctx.tech, agent, customer)
-    return {"subject": subject, "policy": effective}
+    directory = ctx.services.directory
+    subject, effective = await directory.policy_of(ctx.tech, agent, customer)
+    return {"subject": subject, "policy": effective, "pinned": directory.pinned(subject)}
 
 
 async def support_code_create(ctx: Context, params: Params) -> Any:

@@ -12,7 +12,17 @@ from decimal import Decimal
 from typing import Any
 
 from relay.api.context import ALL, OFFICE, Context, Method
-from relay.api.params import Params, day, keyset, moment, page, required_text, text
+from relay.api.params import (
+    Params,
+    day,
+    flag,
+    keyset,
+    moment,
+    page,
+    required_text,
+    text,
+    whole,
+)
 from relay.billing.explain import render_text
 from relay.core.authorization import sees_all_customers
 from relay.model import ENTRY_STATUSES, BillableEntry, EntryQuery, Technician
@@ -22,6 +32,7 @@ from shared.clock import iso
 from shared.errors import UsageError
 
 MAX_IDS = 500
+MAX_MINUTES = 7 * 24 * 60  # of one manual entry; the service refuses over 24 hours
 
 
 def rate_text(rate: Decimal) -> str:
@@ -152,7 +163,7 @@ async def time_edit(ctx: Context, params: Params) -> Any:
     if "notes" in params:
         changes["notes"] = text(params, "notes", limit=MAX_NOTES) or ""
     if "urgent" in params:
-        changes["urgent"] = params["urgent"]
+        changes["urgent"] = flag(params, "urgent")
     return await _row(ctx, await entries.edit(ctx.tech, entry, changes, reason))
 
 
@@ -171,9 +182,11 @@ async def time_add(ctx: Context, params: Params) -> Any:
     customer = await services.directory.customer_named(ctx.tech, required_text(params, "customer"))
     worker = await _worker(ctx, params)
     tz, now = services.entries.zone, services.clock.now().replace(microsecond=0)
-    minutes = params.get("minutes")
-    if minutes is not None and (not isinstance(minutes, int) or isinstance(minutes, bool)):
-        raise UsageError("minutes must be a whole number")
+    minutes = (
+        None
+        if params.get("minutes") is None
+        else whole(params, "minutes", 0, -MAX_MINUTES, MAX_MINUTES)
+    )
     start_text, end_text = text(params, "start"), text(params, "end")
     if (end_text is None) == (minutes is None):
         raise UsageError("give --end or --minutes (one of them)")
@@ -192,7 +205,7 @@ async def time_add(ctx: Context, params: Params) -> Any:
         "started_at": start,
         "ended_at": end,
         "complexity": text(params, "complexity"),
-        "urgent": bool(params.get("urgent", False)),
+        "urgent": flag(params, "urgent"),
         "request": text(params, "request"),
         "notes": text(params, "notes", limit=MAX_NOTES),
     }

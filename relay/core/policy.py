@@ -20,6 +20,10 @@ DEFAULTS: dict[str, Any] = {
     "upload_recordings": False,  # agents send terminal recordings to the relay
 }
 CONSENT = ("attended", "unattended")
+MAX_RULES = 256  # forward_allow rules in one policy
+MAX_PATH = 4096  # characters of sftp_root (PATH_MAX on Linux)
+#: What a client may pin on its own machine (``qp-agent policy``): only stricter.
+CLIENT_PINS = ("attended",)
 
 
 def validate(raw: dict[str, Any]) -> dict[str, Any]:
@@ -35,15 +39,23 @@ def validate(raw: dict[str, Any]) -> dict[str, Any]:
         if key == "forwarding" and value not in MODES:
             raise UsageError(f"forwarding must be one of {', '.join(MODES)}")
         if key == "forward_allow":
-            if not isinstance(value, list):
-                raise UsageError("forward_allow must be a list of HOST:PORT rules")
+            if (
+                not isinstance(value, list)
+                or len(value) > MAX_RULES
+                or not all(isinstance(rule, str) for rule in value)
+            ):
+                raise UsageError(
+                    f"forward_allow must be a list of at most {MAX_RULES} HOST:PORT rules"
+                )
             try:
                 value = [f"{r.host}:{r.port or '*'}" for r in map(AllowRule.parse, value)]
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
         if key == "sftp_root" and value is not None:
-            if not isinstance(value, str) or not value.startswith("/"):
-                raise UsageError("sftp_root must be an absolute path")
+            if not isinstance(value, str) or not value.startswith("/") or len(value) > MAX_PATH:
+                raise UsageError(
+                    f"sftp_root must be an absolute path of at most {MAX_PATH} characters"
+                )
         if key in ("record_input", "upload_recordings") and not isinstance(value, bool):
             raise UsageError(f"{key} must be true or false")
         out[key] = value

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import asyncssh
 
+from shared.clock import CERT_CLOCK_SKEW
 from shared.keys import generate_key, load_private_key, public_text, save_private_key
 
 HOST_CA_FILE = "host_ca"
 USER_CA_FILE = "user_ca"
 #: Tolerated clock difference between relay and agent when checking validity.
-CLOCK_SKEW = timedelta(minutes=2)
+CLOCK_SKEW = CERT_CLOCK_SKEW
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,9 @@ class Directory:
         #: The consoles linked to this node; the transport attaches its own.
         self.consoles: ConsoleChannel = NoConsoles()
         self.auditor = auditor
+        #: What linked agents' clients pinned on their own machines (agent id ->
+        #: settings), as each reported on its link; the relay cannot override it.
+        self._pins: dict[str, dict[str, Any]] = {}
 
     async def names(self) -> Names:
         """Display names for every id, read once."""
@@ -306,9 +309,22 @@ class Directory:
 
     # -- session policy ------------------------------------------------------------------
     async def effective_policy(self, agent: Agent) -> dict[str, Any]:
-        """Defaults, then the customer's policy, then the agent's overrides."""
+        """Defaults, then the customer's policy, then the agent's overrides, then
+        what the client pinned on its machine."""
         customer = await self.store.get_customer(agent.customer_id)
-        return policies.effective(customer.policy if customer else {}, agent.policy)
+        found = policies.effective(customer.policy if customer else {}, agent.policy)
+        return {**found, **self.pinned(agent.id)}
+
+    def client_pinned(self, agent_id: str, consent: str | None) -> None:
+        """The agent reported its client's consent pin (None or "": none)."""
+        if consent in policies.CLIENT_PINS:
+            self._pins[agent_id] = {"consent": consent}
+        else:
+            self._pins.pop(agent_id, None)
+
+    def pinned(self, agent_id: str) -> dict[str, Any]:
+        """The settings the agent's client pinned, as last reported."""
+        return dict(self._pins.get(agent_id, {}))
 
     async def set_policy(
         self,
@@ -327,7 +343,8 @@ class Directory:
             audit = AuditEvent(now, "policy_set", actor.id, agent.id, changes)
             await self.store.set_agent_policy(agent.id, merged, audit=(audit,))
             customer = await self.store.get_customer(agent.customer_id)
-            return agent.id, policies.effective(customer.policy if customer else {}, merged)
+            found = policies.effective(customer.policy if customer else {}, merged)
+            return agent.id, {**found, **self.pinned(agent.id)}
         customer = await self.customer_named(actor, customer_name or "")
         merged = _merge(customer.policy, changes, clear)
         audit = AuditEvent(now, "policy_set", actor.id, customer.id, changes)

@@ -18,6 +18,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import asyncssh
 
@@ -25,7 +26,7 @@ from relay.core import activity, tunnel_tokens
 from relay.core.ids import new_id
 from relay.model import Agent, AuditEvent, Keyset, Session, Technician
 from relay.services.audit import Auditor
-from relay.services.authorities import Authorities
+from relay.services.authorities import CLOCK_SKEW, Authorities
 from relay.services.live_session import LiveSession
 from relay.services.ports import (
     AgentChannel,
@@ -40,7 +41,7 @@ from relay.services.session_limits import certificate_minutes, overdue
 from relay.services.timekeeping import Timekeeper, default_card
 from relay.settings import Settings
 from relay.store.interface import Store
-from shared.clock import Clock
+from shared.clock import Clock, iso
 from shared.errors import NotFoundError, OutOfScopeError, StorageError, UnavailableError
 from shared.keys import certificate_text
 from shared.protocol.close_codes import GOING_AWAY, NORMAL_CLOSURE, POLICY_VIOLATION
@@ -211,6 +212,13 @@ class SessionManager:
             "request": request.request or "",
             "policy": request.policy,
             "expires_in": certificate_minutes(self.settings.limits) * 60,
+            # The agent checks its clock against these before it accepts, so a wrong
+            # clock is reported as one, not as a refused certificate.
+            "relay_time": iso(now),
+            "cert_valid_after": iso(now - CLOCK_SKEW),
+            "cert_valid_before": iso(
+                now + timedelta(minutes=certificate_minutes(self.settings.limits))
+            ),
         }
         try:
             await self.channel.send(agent.id, Message("session_offer", offer))

@@ -71,6 +71,7 @@ async def agent_link(
         )
         gate.passed(ws)
         welcome = Message("welcome", {"agent_id": agent.id, "name": agent.name})
+        services.directory.client_pinned(agent.id, body.get("consent_pin"))
         await _linked(services, links, gate, ws, agent, welcome)
     else:
         raise RemoteProtocolError(f"expected auth, enroll or support, got {first.type}")
@@ -131,6 +132,12 @@ async def _accept(linked: Linked, body: dict[str, Any]) -> None:
 async def _decline(linked: Linked, body: dict[str, Any]) -> None:
     reason = body["reason"][:200] or "declined"
     linked.services.sessions.resolve_offer(linked.agent.id, body["session_id"], reason)
+
+
+async def _consent_pin(linked: Linked, body: dict[str, Any]) -> None:
+    """The client changed its consent pin while linked (``qp-agent policy``)."""
+    linked.services.directory.client_pinned(linked.agent.id, body["consent"])
+    log.info("agent %s: client consent pin %r", linked.agent.id, body["consent"][:20])
 
 
 async def _ready(linked: Linked, body: dict[str, Any]) -> None:
@@ -198,6 +205,7 @@ async def _help_reply(linked: Linked, body: dict[str, Any], value: Any) -> None:
 HANDLERS: dict[str, Handler] = {
     "session_accept": _accept,
     "session_decline": _decline,
+    "consent_pin": _consent_pin,
     "session_ready": _ready,
     "session_consent_pending": _consent_pending,
     "session_ended": _client_ended,

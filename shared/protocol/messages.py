@@ -29,7 +29,8 @@ _BOOL = (bool,)
 SCHEMAS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     # agent link
     "challenge": {"nonce": (_STR, True), "relay_id": (_STR, True)},
-    "auth": {"agent_id": (_STR, True), "signature": (_STR, True)},
+    "auth": {"agent_id": (_STR, True), "signature": (_STR, True), "consent_pin": (_STR, False)},
+    "consent_pin": {"consent": (_STR, True)},  # the client changed its pin while linked
     "enroll": {
         "token": (_STR, True),
         "identity_key": (_STR, True),
@@ -56,6 +57,9 @@ SCHEMAS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         # Seconds the session certificate stays valid: the agent closes the
         # connection then (relay.services.session_limits has the policy).
         "expires_in": (_INT, False),
+        "relay_time": (_STR, False),
+        "cert_valid_after": (_STR, False),
+        "cert_valid_before": (_STR, False),
     },
     "session_consent_pending": {"session_id": (_STR, True)},
     "session_ready": {"session_id": (_STR, True)},
@@ -123,6 +127,7 @@ AGENT_TO_RELAY = frozenset(
         "support",
         "session_accept",
         "session_decline",
+        "consent_pin",
         "session_consent_pending",
         "session_ready",
         "session_ended",

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
 import asyncssh
 import pytest
 
+from console.ssh_session import host_key_refused
+from shared.clock import iso
 from shared.keys import generate_key, public_text
 from shared.ssh_options import (
     PREFERRED_CIPHERS,
@@ -92,3 +97,53 @@ def test_authorized_for_names_the_session_principal() -> None:
     assert isinstance(keys, asyncssh.SSHAuthorizedKeys)
     with pytest.raises(ValueError, match="malformed session id"):
         authorized_for(public_text(CA), 'ses-1" evil')
+
+
+async def _connect_to_host_cert(host_cert: asyncssh.SSHCertificate) -> None:
+    """SSH as the console does (agent ``agt-1``) to a real server on 127.0.0.1
+    presenting ``host_cert``."""
+    options = server_options(
+        KEY, host_cert, public_text(CA), "ses-1", process_factory=lambda p: p.exit(0)
+    )
+    server = await asyncssh.listen("127.0.0.1", 0, options=options)
+    try:
+        port = server.sockets[0].getsockname()[1]
+        conn = await connect(
+            "127.0.0.1", client_options("agt-1", public_text(CA), KEY, USER_CERT), port=port
+        )
+        conn.close()
+        await conn.wait_closed()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_host_certificate_without_principals_is_refused() -> None:
+    await _connect_to_host_cert(HOST_CERT)  # control: the agent's own principal works
+    anyone = CA.generate_host_certificate(KEY, "agent", principals=[])
+    with pytest.raises(asyncssh.HostKeyNotVerifiable, match="names no principals"):
+        await _connect_to_host_cert(anyone)
+    other = CA.generate_host_certificate(KEY, "agent", principals=["agt-2"])
+    with pytest.raises(asyncssh.HostKeyNotVerifiable, match="principal mismatch"):
+        await _connect_to_host_cert(other)
+
+
+async def test_a_host_certificate_refused_for_its_dates_names_the_clocks() -> None:
+    now = int(time.time())
+    later = CA.generate_host_certificate(
+        KEY, "agent", principals=["agt-1"], valid_after=now + 600, valid_before=now + 3600
+    )
+    with pytest.raises(asyncssh.HostKeyNotVerifiable) as caught:
+        await _connect_to_host_cert(later)
+    relay_time = iso(datetime.now(UTC) + timedelta(minutes=10, seconds=2))
+    line = str(host_key_refused(caught.value, "agt-1", relay_time))
+    assert line.startswith("agent agt-1's host certificate is not valid by this computer's clock")
+    assert re.search(
+        r"the clocks differ: this computer's clock is (9 min 5\d|10 min [0-2]) s behind", line
+    ), line
+    # Unknown relay time: still names the clocks, without an amount.
+    assert "the clocks differ. Set" in str(host_key_refused(caught.value, "agt-1", None))
+    # Any other refusal keeps its own line.
+    with pytest.raises(asyncssh.HostKeyNotVerifiable) as other:
+        await _connect_to_host_cert(CA.generate_host_certificate(KEY, "a", principals=["agt-2"]))
+    assert "did not certify" in str(host_key_refused(other.value, "agt-1", relay_time))
