@@ -27,6 +27,8 @@ from relay.model import Agent, AuditEvent, Keyset, Session, Technician
 from relay.services.audit import Auditor
 from relay.services.authorities import Authorities
 from relay.services.live_session import LiveSession
+from relay.services.live_settings import LiveSettings, as_live
+from relay.services.metrics import RelayMetrics
 from relay.services.ports import (
     AgentChannel,
     OfflineChannel,
@@ -101,11 +103,16 @@ class Opened:
 class SessionManager:
     """Owns every open session of this relay node."""
 
+    @property
+    def settings(self) -> Settings:
+        """The settings in force now: a reload swaps them between two uses."""
+        return self._live.current
+
     def __init__(
         self,
         store: Store,
         clock: Clock,
-        settings: Settings,
+        settings: Settings | LiveSettings,
         node_id: str,
         *,
         channel: AgentChannel | None = None,
@@ -113,19 +120,23 @@ class SessionManager:
         on_phase: PhaseListener | None = None,
         tap: Tap | None = None,
         public_url: str = "",
+        metrics: RelayMetrics | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
-        self.settings = settings
+        self._live = as_live(settings)
         self.node_id = node_id
         self.channel: AgentChannel = channel if channel is not None else OfflineChannel()
         self.authorities = authorities
         self.on_phase = on_phase
         self.tap = tap
         self.public_url = public_url
+        self.metrics = metrics if metrics is not None else RelayMetrics()
         #: Writes each ended session with its entry, priced by the rate card in force.
-        self.timekeeper = Timekeeper(store, clock, default_card(settings))
-        self.ledger = SessionLedger(store, clock, settings, node_id, self.timekeeper)
+        self.timekeeper = Timekeeper(store, clock, default_card(self.settings))
+        self.ledger = SessionLedger(store, clock, self._live, node_id, self.timekeeper)
+        # The default card is derived from [billing]: a reload derives it again.
+        self._live.on_swap(lambda _old, new: self.timekeeper.book.set_default(default_card(new)))
         self.live: dict[str, LiveSession] = {}
         self._end_lock = asyncio.Lock()
         #: Seconds an ending session waits for a late "ready" from its agent.
@@ -264,6 +275,7 @@ class SessionManager:
         future = asyncio.get_running_loop().create_future()
         live = LiveSession(row, state, kept, future, created_mono)
         self.live[row.id] = live
+        self.metrics.session_started(kind)
         return live, plain
 
     async def advance(
@@ -462,6 +474,7 @@ class SessionManager:
             live.bytes_to_agent += len(data)
         else:
             live.bytes_to_technician += len(data)
+        self.metrics.tunnel_bytes(direction, len(data))
         if live.started_mono is not None:
             second = self.clock.monotonic() - live.started_mono
             activity.record(live.payload, second, len(data))
@@ -522,7 +535,14 @@ class SessionManager:
             await self.ledger.close(live, reason, now, actual if billed else None, audit)
         finally:
             self._release(live, reason)
-        log.info("session %s ended: %s after %ss", live.row.id, reason.value, actual)
+            self.metrics.session_ended(reason.value)
+        log.info(
+            "session %s ended: %s after %ss",
+            live.row.id,
+            reason.value,
+            actual,
+            extra={"session": live.row.id, "reason": reason.value, "seconds": actual},
+        )
         await self._notify_end(live, reason)
         if self.on_phase is not None and live.ready.is_set():
             await self.on_phase(live.row.agent_id, live.row.id, "after")
