@@ -12,8 +12,15 @@ The pure layers (core, billing, model) know nothing of this module.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from typing import cast
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
@@ -55,6 +62,9 @@ class RelayMetrics:
     """Every metric of one relay node."""
 
     def __init__(self) -> None:
+        # No ``*_created`` series: they double the output and no dashboard uses them
+        # (a library-wide switch; the relay is the only exporter in its process).
+        cast(Callable[[], None], disable_created_metrics)()  # untyped in the library
         self.registry = CollectorRegistry(auto_describe=False)
         reg = self.registry
         self._started = Counter(

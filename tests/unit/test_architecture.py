@@ -201,7 +201,7 @@ LAYERS = (
     Layer("store",           "relay.store.sqlite relay.store.postgres =relay.store",
                                                       "store.interface model"),
     Layer("settings",        "relay.settings",        "core billing model"),
-    Layer("root",            "relay.app relay.cli relay.help_texts relay.init =relay",
+    Layer("root",            "relay.app relay.cli relay.help_texts relay.init relay.ops =relay",
                                                       "*"),
 )  # fmt: skip
 
