@@ -94,6 +94,8 @@ def _main(args: argparse.Namespace) -> int:
     if args.command == "admin-token":
         return _admin_token(args)
     logs.configure(args.log_format, "debug" if args.debug else args.log_level)
+    # Until the relay can reload, a SIGHUP (systemctl reload) must not end it.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     host, port = parse_listen(args.listen)
     tls = None
     if args.tls_cert or args.tls_key:
