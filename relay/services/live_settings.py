@@ -36,6 +36,19 @@ class LiveSettings:
         return old
 
 
+class ReadsLiveSettings:
+    """For a service holding a :class:`LiveSettings` as ``_live``: ``settings`` is
+    the value in force at each use (a derived value, such as the default rate
+    card, is refreshed by an :meth:`LiveSettings.on_swap` listener)."""
+
+    _live: LiveSettings
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force now: a reload swaps them between two uses."""
+        return self._live.current
+
+
 def as_live(settings: Settings | LiveSettings) -> LiveSettings:
     """A holder for ``settings`` (the same holder when given one), so services and
     tests may still pass a plain ``Settings``."""

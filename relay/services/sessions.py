@@ -17,9 +17,6 @@ import dataclasses
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-
-import asyncssh
 
 from relay.core import activity, tunnel_tokens
 from relay.core.ids import new_id
@@ -27,18 +24,19 @@ from relay.model import Agent, AuditEvent, Keyset, Session, Technician
 from relay.services.audit import Auditor
 from relay.services.authorities import Authorities
 from relay.services.live_session import LiveSession
-from relay.services.live_settings import LiveSettings, as_live
+from relay.services.live_settings import LiveSettings, ReadsLiveSettings, as_live
 from relay.services.metrics import RelayMetrics
 from relay.services.ports import (
     AgentChannel,
     OfflineChannel,
     PhaseListener,
-    StateListener,
     Tap,
     TunnelEnd,
 )
 from relay.services.session_ledger import SessionLedger
 from relay.services.session_limits import certificate_minutes, overdue
+from relay.services.session_requests import Opened as Opened
+from relay.services.session_requests import OpenRequest as OpenRequest
 from relay.services.timekeeping import Timekeeper, default_card
 from relay.settings import Settings
 from relay.store.interface import Store
@@ -75,38 +73,8 @@ FORWARD_KINDS = ("forward", "proxy")
 SWEEP_SECONDS = 1.0
 
 
-@dataclass(frozen=True)
-class OpenRequest:
-    """A technician asks for a session on an agent (already authorised)."""
-
-    agent: Agent
-    technician: Technician
-    kind: str
-    user_key: asyncssh.SSHKey
-    policy: dict[str, object]  # the effective policy: it travels in the offer
-    permit_forwarding: bool
-    request: str | None = None  # the help request's label, if any
-    on_state: StateListener | None = None
-
-
-@dataclass(frozen=True)
-class Opened:
-    """What the technician needs to dial its tunnel end."""
-
-    session_id: str
-    tunnel_url: str
-    tunnel_token: str
-    certificate: str
-    host_ca: str
-
-
-class SessionManager:
+class SessionManager(ReadsLiveSettings):
     """Owns every open session of this relay node."""
-
-    @property
-    def settings(self) -> Settings:
-        """The settings in force now: a reload swaps them between two uses."""
-        return self._live.current
 
     def __init__(
         self,
@@ -135,7 +103,6 @@ class SessionManager:
         #: Writes each ended session with its entry, priced by the rate card in force.
         self.timekeeper = Timekeeper(store, clock, default_card(self.settings))
         self.ledger = SessionLedger(store, clock, self._live, node_id, self.timekeeper)
-        # The default card is derived from [billing]: a reload derives it again.
         self._live.on_swap(lambda _old, new: self.timekeeper.book.set_default(default_card(new)))
         self.live: dict[str, LiveSession] = {}
         self._end_lock = asyncio.Lock()
@@ -536,13 +503,8 @@ class SessionManager:
         finally:
             self._release(live, reason)
             self.metrics.session_ended(reason.value)
-        log.info(
-            "session %s ended: %s after %ss",
-            live.row.id,
-            reason.value,
-            actual,
-            extra={"session": live.row.id, "reason": reason.value, "seconds": actual},
-        )
+        extra = {"session": live.row.id, "reason": reason.value, "seconds": actual}
+        log.info("session %s ended: %s after %ss", live.row.id, reason.value, actual, extra=extra)
         await self._notify_end(live, reason)
         if self.on_phase is not None and live.ready.is_set():
             await self.on_phase(live.row.agent_id, live.row.id, "after")

@@ -12,6 +12,7 @@ import asyncssh
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness import BIN, Proc, World, timeout
+from relay.settings import Limits
 from shared.keys import generate_key, parse_certificate
 from tests.integration.toolkit_helpers import open_session, profile_of, ssh_connect
 
@@ -76,11 +77,13 @@ def relay_settings(world: World, **changes: object) -> None:
 
 
 def cert_minutes(info: dict[str, object]) -> int:
-    """Minutes a session's user certificate is valid, less the 2-minute skew allowance."""
+    """``limits.cert_minutes`` as a session's certificate shows it: its validity less
+    the 2-minute skew allowance and the (default) ``limits.max_duration``."""
     cert = parse_certificate(str(info["certificate"]))
     # asyncssh keeps the validity only in these attributes (no public accessor).
     fields = vars(cert)
-    return (int(fields["_valid_before"]) - int(fields["_valid_after"])) // 60 - 2
+    minutes = (int(fields["_valid_before"]) - int(fields["_valid_after"])) // 60
+    return minutes - 2 - Limits().max_duration
 
 
 class HeldSession:
