@@ -13,11 +13,12 @@ import ssl
 import sys
 from pathlib import Path
 
-from relay import help_texts
+from relay import help_texts, ops
 from relay.app import Listen, Relay
 from relay.init import SETTINGS_FILE, init_relay, require_initialised, rotate_admin_token
 from relay.settings import load_settings
 from relay.tls import configured, given_files, server_context
+from shared import logs
 from shared.cli_shape import add_completion, document, finish
 from shared.cli_util import run_main
 from shared.clock import iso
@@ -64,8 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     tok.add_argument("--rotate", action="store_true", required=True, help="make the new token")
     tok.add_argument("--name", default="admin", help="which admin (default: admin)")
     tok.add_argument("--json", action="store_true")
+    srv.add_argument("--log-format", choices=logs.FORMATS, default="text", help="log lines as")
+    srv.add_argument("--log-level", choices=logs.LEVELS, default="info", help="least severe logged")
+    ops.add_parsers(sub)
     add_completion(sub, "qp-relay")
-    document(parser, help_texts.DOCS, help_texts.COMMON)
+    document(parser, help_texts.DOCS | ops.DOCS, help_texts.COMMON)
     finish(parser)
     return parser
 
@@ -91,10 +95,15 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
+    if (done := ops.run(args)) is not None:
+        return done
     if args.command == "init":
         return _init(args)
     if args.command == "admin-token":
         return _admin_token(args)
+    logs.configure(args.log_format, "debug" if args.debug else args.log_level)
+    # Until the relay can reload, a SIGHUP (systemctl reload) must not end it.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     host, port = parse_listen(args.listen)
     require_initialised(args.data)
     # Before anything reads or writes the directory: a second relay on it would
@@ -172,14 +181,18 @@ async def _serve(data_dir: Path, listen: Listen) -> int:
     except ConfigError:  # e.g. proxy_protocol on a TLS listener
         await relay.stop()
         raise
+    ops.write_pid(data_dir)  # for qp-relay reload
     print(f"listening on {url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, relay.reload)  # live sessions continue
     await stop.wait()
     log.info("stopping: ending active sessions as relay_shutdown")
+    loop.remove_signal_handler(signal.SIGHUP)
     await relay.stop()
+    ops.remove_pid(data_dir)
     print("relay stopped", flush=True)
     sys.stdout.flush()
     return 0

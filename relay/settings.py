@@ -8,6 +8,7 @@ so a typo never silently leaves a limit at its default.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import tomllib
 from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
@@ -67,6 +68,8 @@ class Limits:
     #: as one audit row per window, so a flood cannot flood the audit table.
     audit_window_seconds: int = 60
     audit_buffer_keys: int = 1000  # distinct (address, reason) counted before an early write
+    #: Peer addresses or networks allowed to read /metrics (never through a proxy).
+    metrics_allow: tuple[str, ...] = ("127.0.0.1", "::1")
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,7 @@ technician_token_days = 90        # a new or rotated token works this many days
 technician_token_warn_days = 7    # qp login and qp whoami warn this close to expiry
 audit_window_seconds = 60      # unauthenticated refusals: one audit row per address and
 audit_buffer_keys = 1000       # reason per window, with a count; keys held before writing
+metrics_allow = ["127.0.0.1", "::1"]  # who may read /metrics: addresses or networks
 
 [billing]
 hourly_rate = "90.00"
@@ -277,6 +281,13 @@ def validate(settings: Settings) -> None:
         raise ConfigError(
             "limits.technician_token_warn_days must be 0 or more and below technician_token_days"
         )
+    for item in lim.metrics_allow:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"limits.metrics_allow: {item!r} is not an address or network such as 10.0.0.0/8"
+            ) from None
     for name in (
         "control_max_size",
         "tunnel_max_size",

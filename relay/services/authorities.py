@@ -23,6 +23,14 @@ class Authorities:
     user_ca: asyncssh.SSHKey
 
     @property
+    def loaded(self) -> bool:
+        """Whether both CA keys are private keys this relay can sign with."""
+        try:
+            return bool(self.host_ca.private_data and self.user_ca.private_data)
+        except asyncssh.KeyExportError:  # a public key only
+            return False
+
+    @property
     def host_ca_public(self) -> str:
         return public_text(self.host_ca)
 

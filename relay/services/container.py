@@ -13,6 +13,8 @@ from relay.services.directory import Directory
 from relay.services.documents import InvoiceTemplates
 from relay.services.enrollment import Enrollment
 from relay.services.help_requests import HelpRequests
+from relay.services.live_settings import LiveSettings, as_live
+from relay.services.metrics import RelayMetrics
 from relay.services.office import Office
 from relay.services.ports import AgentChannel, Tap
 from relay.services.recordings import Recordings
@@ -27,7 +29,7 @@ from shared.clock import Clock
 class Services:
     relay_id: str
     clock: Clock
-    settings: Settings
+    live: LiveSettings
     authorities: Authorities
     sessions: SessionManager
     directory: Directory
@@ -38,7 +40,13 @@ class Services:
     office: Office
     recordings: Recordings
     auditor: Auditor
+    metrics: RelayMetrics
     ca_pin: str = ""  # sha256:… of the relay's private CA; empty with a public certificate
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force now (a reload swaps them; read them at use time)."""
+        return self.live.current
 
     @property
     def public_url(self) -> str:
@@ -60,15 +68,19 @@ def build_services(
     *,
     store: Store,
     clock: Clock,
-    settings: Settings,
+    settings: Settings | LiveSettings,
     authorities: Authorities,
     relay_id: str,
     channel: AgentChannel,
     data_dir: Path,
     tap: Tap | None = None,
+    metrics: RelayMetrics | None = None,
 ) -> Services:
-    """Wire every service of a node around one store and one agent channel."""
-    limits = settings.limits
+    """Wire every service of a node around one store and one agent channel; they
+    share one settings holder, so a reload reaches them all."""
+    settings = as_live(settings)
+    metrics = metrics if metrics is not None else RelayMetrics()
+    limits = settings.current.limits
     auditor = Auditor(store, clock, limits.audit_window_seconds, limits.audit_buffer_keys)
     diagnostics = Diagnostics(store, channel, clock, settings)
     sessions = SessionManager(
@@ -80,13 +92,14 @@ def build_services(
         authorities=authorities,
         on_phase=diagnostics.session_phase,
         tap=tap,
-        public_url=settings.public_url.rstrip("/"),
+        public_url=settings.current.public_url.rstrip("/"),
+        metrics=metrics,
     )
     book = sessions.timekeeper.book
     return Services(
         relay_id=relay_id,
         clock=clock,
-        settings=settings,
+        live=settings,
         authorities=authorities,
         sessions=sessions,
         directory=Directory(store, clock, channel, sessions, auditor),
@@ -96,11 +109,12 @@ def build_services(
             diagnostics,
             clock,
             auditor,
-            settings.limits.help_requests_per_agent,
+            limits.help_requests_per_agent,  # read once: restart to change
         ),
         enrollment=Enrollment(store, clock, settings, authorities, relay_id, auditor),
         entries=TimeEntries(store, clock, settings, book),
         office=Office(store, clock, settings, book, InvoiceTemplates(data_dir)),
         recordings=Recordings(data_dir),
         auditor=auditor,
+        metrics=metrics,
     )

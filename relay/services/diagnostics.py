@@ -12,6 +12,7 @@ import secrets
 from typing import Any
 
 from relay.model import Keyset, SnapshotRecord
+from relay.services.live_settings import LiveSettings, as_live
 from relay.services.ports import AgentChannel
 from relay.settings import Settings
 from relay.store.interface import Store
@@ -33,17 +34,21 @@ def worst_severity(snapshot: dict[str, Any]) -> str | None:
 class Diagnostics:
     """Snapshots: asked for, received, kept (bounded per agent), listed."""
 
+    @property
+    def settings(self) -> Settings:
+        """The settings in force now: a reload swaps them between two uses."""
+        return self._live.current
+
     def __init__(
-        self, store: Store, channel: AgentChannel, clock: Clock, settings: Settings
+        self, store: Store, channel: AgentChannel, clock: Clock, settings: Settings | LiveSettings
     ) -> None:
         self.store = store
         self.channel = channel
         self.clock = clock
-        self.settings = settings
+        self._live = as_live(settings)
         self._pending: dict[str, tuple[str, asyncio.Future[int]]] = {}
         self._last_phase: dict[str, float] = {}
         self._with_before: set[str] = set()
-        self._interval = settings.session_snapshot_interval
         #: Snapshots kept since start; live views (and tests) wait on it to grow.
         self.kept = 0
         self._kept_changed = asyncio.Condition()
@@ -129,7 +134,8 @@ class Diagnostics:
         if not self.channel.online(agent_id):
             return
         now = self.clock.monotonic()
-        recent = now - self._last_phase.get(agent_id, -1e9) < self._interval
+        interval = self.settings.session_snapshot_interval
+        recent = now - self._last_phase.get(agent_id, -1e9) < interval
         had_before = session_id in self._with_before
         self._with_before.discard(session_id)
         if recent and not (phase == "after" and had_before):

@@ -20,6 +20,7 @@ from relay.core.support_codes import new_code, normalise_code
 from relay.model import Agent, AuditEvent, Customer, SupportCode, Technician
 from relay.services.audit import ANONYMOUS, Auditor
 from relay.services.authorities import Authorities
+from relay.services.live_settings import LiveSettings, as_live
 from relay.settings import Settings
 from relay.store.interface import Store
 from shared.clock import Clock
@@ -50,11 +51,16 @@ def clean_name(name: str) -> str:
 class Enrollment:
     """Turns tokens, codes and signatures into agent identities."""
 
+    @property
+    def settings(self) -> Settings:
+        """The settings in force now: a reload swaps them between two uses."""
+        return self._live.current
+
     def __init__(
         self,
         store: Store,
         clock: Clock,
-        settings: Settings,
+        settings: Settings | LiveSettings,
         authorities: Authorities,
         relay_id: str,
         auditor: Auditor,
@@ -62,7 +68,7 @@ class Enrollment:
         self.auditor = auditor
         self.store = store
         self.clock = clock
-        self.settings = settings
+        self._live = as_live(settings)
         self.authorities = authorities
         self.relay_id = relay_id
 

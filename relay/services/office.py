@@ -42,6 +42,7 @@ from relay.model import (
 from relay.services.company import CompanyData
 from relay.services.documents import InvoiceTemplates
 from relay.services.invoicing import Plan, credit_invoice, customer_party, plan_invoice, render
+from relay.services.live_settings import LiveSettings, as_live
 from relay.services.prepaid import relay_terms
 from relay.services.timekeeping import RateBook
 from relay.settings import Settings
@@ -119,20 +120,26 @@ def _vat_override(
 class Office:
     """Rate cards, billing data, prepaid hours and invoices of the relay."""
 
+    @property
+    def settings(self) -> Settings:
+        """The settings in force now: a reload swaps them between two uses."""
+        return self._live.current
+
     def __init__(
         self,
         store: Store,
         clock: Clock,
-        settings: Settings,
+        settings: Settings | LiveSettings,
         book: RateBook,
         templates: InvoiceTemplates | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
-        self.settings = settings
+        self._live = as_live(settings)
         self.book = book
         self.templates = templates or InvoiceTemplates(None)
-        self.company = CompanyData(store, clock, settings.company)
+        self.company = CompanyData(store, clock, self.settings.company)
+        self._live.on_swap(lambda _old, new: setattr(self.company, "defaults", new.company))
         # Invoices never change, so their renderings can be kept (the company's
         # template and logo may: their version is part of the key).
         self._rendered: OrderedDict[tuple[object, ...], tuple[str, bytes]] = OrderedDict()

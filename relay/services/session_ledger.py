@@ -26,6 +26,7 @@ from relay.billing.rounding import RoundingRule
 from relay.core.ids import new_id
 from relay.model import AuditEvent, Session, SessionBeat, SessionClose, TimeEntry
 from relay.services.live_session import LiveSession
+from relay.services.live_settings import LiveSettings, as_live
 from relay.services.timekeeping import Timekeeper
 from relay.settings import Settings
 from relay.store.interface import Store
@@ -58,12 +59,22 @@ class Outage:
 class SessionLedger:
     """Heartbeats, closing rows and recovery of one relay node's sessions."""
 
+    @property
+    def settings(self) -> Settings:
+        """The settings in force now: a reload swaps them between two uses."""
+        return self._live.current
+
     def __init__(
-        self, store: Store, clock: Clock, settings: Settings, node_id: str, timekeeper: Timekeeper
+        self,
+        store: Store,
+        clock: Clock,
+        settings: Settings | LiveSettings,
+        node_id: str,
+        timekeeper: Timekeeper,
     ) -> None:
         self.store = store
         self.clock = clock
-        self.settings = settings
+        self._live = as_live(settings)
         self.node_id = node_id
         self.timekeeper = timekeeper
         #: Ends the store refused, by session id, waiting to be written again.

@@ -17,10 +17,7 @@ import dataclasses
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
-
-import asyncssh
 
 from relay.core import activity, tunnel_tokens
 from relay.core.ids import new_id
@@ -28,16 +25,19 @@ from relay.model import Agent, AuditEvent, Keyset, Session, Technician
 from relay.services.audit import Auditor
 from relay.services.authorities import CLOCK_SKEW, Authorities
 from relay.services.live_session import LiveSession
+from relay.services.live_settings import LiveSettings, ReadsLiveSettings, as_live
+from relay.services.metrics import RelayMetrics
 from relay.services.ports import (
     AgentChannel,
     OfflineChannel,
     PhaseListener,
-    StateListener,
     Tap,
     TunnelEnd,
 )
 from relay.services.session_ledger import SessionLedger
 from relay.services.session_limits import certificate_minutes, overdue
+from relay.services.session_requests import Opened as Opened
+from relay.services.session_requests import OpenRequest as OpenRequest
 from relay.services.timekeeping import Timekeeper, default_card
 from relay.settings import Settings
 from relay.store.interface import Store
@@ -74,39 +74,14 @@ FORWARD_KINDS = ("forward", "proxy")
 SWEEP_SECONDS = 1.0
 
 
-@dataclass(frozen=True)
-class OpenRequest:
-    """A technician asks for a session on an agent (already authorised)."""
-
-    agent: Agent
-    technician: Technician
-    kind: str
-    user_key: asyncssh.SSHKey
-    policy: dict[str, object]  # the effective policy: it travels in the offer
-    permit_forwarding: bool
-    request: str | None = None  # the help request's label, if any
-    on_state: StateListener | None = None
-
-
-@dataclass(frozen=True)
-class Opened:
-    """What the technician needs to dial its tunnel end."""
-
-    session_id: str
-    tunnel_url: str
-    tunnel_token: str
-    certificate: str
-    host_ca: str
-
-
-class SessionManager:
+class SessionManager(ReadsLiveSettings):
     """Owns every open session of this relay node."""
 
     def __init__(
         self,
         store: Store,
         clock: Clock,
-        settings: Settings,
+        settings: Settings | LiveSettings,
         node_id: str,
         *,
         channel: AgentChannel | None = None,
@@ -114,19 +89,22 @@ class SessionManager:
         on_phase: PhaseListener | None = None,
         tap: Tap | None = None,
         public_url: str = "",
+        metrics: RelayMetrics | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
-        self.settings = settings
+        self._live = as_live(settings)
         self.node_id = node_id
         self.channel: AgentChannel = channel if channel is not None else OfflineChannel()
         self.authorities = authorities
         self.on_phase = on_phase
         self.tap = tap
         self.public_url = public_url
+        self.metrics = metrics if metrics is not None else RelayMetrics()
         #: Writes each ended session with its entry, priced by the rate card in force.
-        self.timekeeper = Timekeeper(store, clock, default_card(settings))
-        self.ledger = SessionLedger(store, clock, settings, node_id, self.timekeeper)
+        self.timekeeper = Timekeeper(store, clock, default_card(self.settings))
+        self.ledger = SessionLedger(store, clock, self._live, node_id, self.timekeeper)
+        self._live.on_swap(lambda _old, new: self.timekeeper.book.set_default(default_card(new)))
         self.live: dict[str, LiveSession] = {}
         self._end_lock = asyncio.Lock()
         #: Seconds an ending session waits for a late "ready" from its agent.
@@ -272,6 +250,7 @@ class SessionManager:
         future = asyncio.get_running_loop().create_future()
         live = LiveSession(row, state, kept, future, created_mono)
         self.live[row.id] = live
+        self.metrics.session_started(kind)
         return live, plain
 
     async def advance(
@@ -470,6 +449,7 @@ class SessionManager:
             live.bytes_to_agent += len(data)
         else:
             live.bytes_to_technician += len(data)
+        self.metrics.tunnel_bytes(direction, len(data))
         if live.started_mono is not None:
             second = self.clock.monotonic() - live.started_mono
             activity.record(live.payload, second, len(data))
@@ -530,7 +510,9 @@ class SessionManager:
             await self.ledger.close(live, reason, now, actual if billed else None, audit)
         finally:
             self._release(live, reason)
-        log.info("session %s ended: %s after %ss", live.row.id, reason.value, actual)
+            self.metrics.session_ended(reason.value)
+        extra = {"session": live.row.id, "reason": reason.value, "seconds": actual}
+        log.info("session %s ended: %s after %ss", live.row.id, reason.value, actual, extra=extra)
         await self._notify_end(live, reason)
         if self.on_phase is not None and live.ready.is_set():
             await self.on_phase(live.row.agent_id, live.row.id, "after")

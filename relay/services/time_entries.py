@@ -39,6 +39,7 @@ from relay.model import (
     EntryUpdate,
     Technician,
 )
+from relay.services.live_settings import LiveSettings, as_live
 from relay.services.timekeeping import RateBook, billable_from, change_log, entry_facts
 from relay.settings import Billing, Settings
 from relay.store.interface import OverlapError, Store
@@ -355,10 +356,17 @@ def default_explanation(entry: BillableEntry) -> str:
 class TimeEntries:
     """Time entries as the office and technicians work with them."""
 
-    def __init__(self, store: Store, clock: Clock, settings: Settings, book: RateBook) -> None:
+    @property
+    def settings(self) -> Settings:
+        """The settings in force now: a reload swaps them between two uses."""
+        return self._live.current
+
+    def __init__(
+        self, store: Store, clock: Clock, settings: Settings | LiveSettings, book: RateBook
+    ) -> None:
         self.store = store
         self.clock = clock
-        self.settings = settings
+        self._live = as_live(settings)
         self.book = book
 
     @property

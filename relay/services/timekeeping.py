@@ -107,6 +107,12 @@ class RateBook:
         if default is not None:
             self._parsed[card_digest(default)] = default
 
+    def set_default(self, card: RateCard) -> None:
+        """Put a new default card in force (a settings reload); entries priced
+        with the previous one still find it by its digest."""
+        self._parsed[card_digest(card)] = card
+        self.default = card
+
     def parse(self, record: RateCardRecord) -> RateCard:
         if record.digest not in self._parsed:
             self._parsed[record.digest] = parse_rate_card(record.toml, record.source_name)

@@ -20,7 +20,7 @@ record on its own, for refusals that change nothing.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -69,6 +69,10 @@ class OverlapError(ConflictError):
 
 class CoreStore(ABC):
     """Customers, technicians, tokens, agents, sessions, time entries, audit."""
+
+    #: Told of every write transaction: seconds from asking to commit or failure, and
+    #: whether it committed (metrics; set by the composition root, None: nobody asks).
+    write_observer: Callable[[float, bool], None] | None = None
 
     # -- lifecycle -----------------------------------------------------------
     @abstractmethod

@@ -23,7 +23,9 @@ from relay.core.forwarded import ClientAddresses, source_key
 from relay.core.ids import token_hash
 from relay.core.throttle import Attempt, AuthThrottle, ThrottleLimits, Verdict
 from relay.services.audit import Auditor
-from relay.settings import Limits
+from relay.services.live_settings import LiveSettings
+from relay.services.metrics import RelayMetrics
+from relay.settings import Limits, Settings
 from shared.clock import Clock
 from shared.errors import QPError, StorageError, UnavailableError
 from shared.protocol.close_codes import POLICY_VIOLATION, TRY_AGAIN_LATER
@@ -94,25 +96,39 @@ class Gate:
     :meth:`first` for its first message and :meth:`passed` once authenticated.
     """
 
-    def __init__(self, clock: Clock, limits: Limits, auditor: Auditor) -> None:
-        self.limits = limits
+    def __init__(
+        self, clock: Clock, settings: LiveSettings, auditor: Auditor, metrics: RelayMetrics
+    ) -> None:
+        self._settings = settings
         self.auditor = auditor
-        self.addresses = ClientAddresses(limits.trusted_proxies)
-        self.throttle = AuthThrottle(
-            clock,
-            ThrottleLimits(
-                per_pair=limits.auth_failures_per_minute,
-                per_identity=limits.auth_failures_per_identity,
-                per_address=limits.auth_failures_per_address,
-                window=60.0,
-                max_keys=limits.throttle_max_keys,
-            ),
-        )
+        self.metrics = metrics
+        self.addresses = ClientAddresses(self.limits.trusted_proxies)
+        self.throttle = AuthThrottle(clock, _throttle_limits(self.limits))
         self._waiting = 0
+
+        def swapped(old: Settings, new: Settings) -> None:
+            # A reload: changed throttle limits start a fresh count (unchanged ones
+            # keep their history); changed trusted proxies apply to new links.
+            if _throttle_limits(new.limits) != _throttle_limits(old.limits):
+                self.throttle = AuthThrottle(clock, _throttle_limits(new.limits))
+            if new.limits.trusted_proxies != old.limits.trusted_proxies:
+                self.addresses = ClientAddresses(new.limits.trusted_proxies)
+
+        settings.on_swap(swapped)
         # Pre-auth links per source; a source leaves when its count drops to zero,
         # so this holds at most max_preauth keys.
         self._per_source: dict[str, int] = {}
         self._pending: dict[ServerConnection, _Pending] = {}
+
+    @property
+    def limits(self) -> Limits:
+        """The limits in force now (a reload may change them)."""
+        return self._settings.current.limits
+
+    @property
+    def waiting(self) -> int:
+        """Control links holding a pre-auth slot right now."""
+        return self._waiting
 
     def client(self, ws: ServerConnection, request: Request | None = None) -> str:
         """The client's address: the TCP peer, or the client a trusted proxy
@@ -162,6 +178,8 @@ class Gate:
         """The link's authentication failed: count it against the identity tried
         and the client's address, then refuse (after a delay when the address has
         failed too often: valid credentials from there are still checked)."""
+        path = ws.request.path if ws.request else ""
+        self.metrics.auth_failed("agent" if path == "/v1/agent" else "console")
         pending = self._pending.get(ws)
         if pending is not None and pending.attempt is not None:
             self.throttle.failed(pending.attempt)
@@ -187,8 +205,19 @@ class Gate:
         pending.attempt = attempt
         pending.verdict = self.throttle.verdict(attempt)
         if pending.verdict is Verdict.BLOCK:
+            self.metrics.auth_failed("throttled")
             kind = attempt.identity.partition(":")[0]
             await self.auditor.refused("auth_throttled", "anonymous", peer=address, kind=kind)
             await refuse(ws, UnavailableError("too many failed attempts; retry in a minute"))
             return None
         return message
+
+
+def _throttle_limits(limits: Limits) -> ThrottleLimits:
+    return ThrottleLimits(
+        per_pair=limits.auth_failures_per_minute,
+        per_identity=limits.auth_failures_per_identity,
+        per_address=limits.auth_failures_per_address,
+        window=60.0,
+        max_keys=limits.throttle_max_keys,
+    )

@@ -4,8 +4,12 @@ mapping of every control link.
 - ``/v1/agent``   agents enroll once, then keep an authenticated control link.
 - ``/v1/console`` technicians log in with their token and call API methods.
 - ``/v1/tunnel/<session>`` one data WebSocket per side, paired and pumped.
-- ``GET /healthz`` plain ``ok``; ``GET /readyz`` ``ready``, or 503 while the store
-  refuses writes (no new sessions then).
+- ``GET /healthz`` plain ``ok``; ``GET /readyz`` ``ready``, or 503 with one line
+  saying why: the store refuses writes (no new sessions then), or the SSH CA keys
+  are not loaded (no certificates then).
+- ``GET /metrics`` Prometheus text, only to peers in ``limits.metrics_allow``
+  (default loopback) and never through a proxy (a request carrying a forwarding
+  header is refused: behind a local proxy every peer would look like loopback).
 
 Everything else is 404; a missing or wrong subprotocol is 400. Every failure of a
 link ends in a close code and one log line; the peer gets our own reason, never
@@ -16,8 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import ssl
+from collections import Counter
 from dataclasses import dataclass
 from http import HTTPStatus
 
@@ -26,17 +32,30 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from relay.services.container import Services
+from relay.services.metrics import CONTENT_TYPE
 from relay.transport.agent_link import agent_link
 from relay.transport.console_link import ConsoleLinks, console_link
-from relay.transport.gate import Gate, refuse
+from relay.transport.gate import Gate, peer, refuse
 from relay.transport.links import AgentLinks
 from relay.transport.proxy_protocol import proxied_connections
 from relay.transport.tunnel import PREFIX, Tunnels
 from shared.errors import AuthError, ConfigError, QPError, RemoteProtocolError
 from shared.protocol.close_codes import INTERNAL_ERROR, PROTOCOL_ERROR
 from shared.protocol.messages import SUBPROTOCOL
+from shared.protocol.session_state import State
 
 log = logging.getLogger("qp.relay")
+
+
+def address_allowed(address: str, allowed: tuple[str, ...]) -> bool:
+    """Whether ``address`` is in one of the ``allowed`` addresses or networks."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in ipaddress.ip_network(item, strict=False) for item in allowed)
 
 
 @dataclass(frozen=True)
@@ -52,10 +71,24 @@ class RelayServer:
     def __init__(self, services: Services, links: AgentLinks) -> None:
         self.services = services
         self.links = links
-        self.gate = Gate(services.clock, services.settings.limits, services.auditor)
+        self.gate = Gate(services.clock, services.live, services.auditor, services.metrics)
         self.tunnels = Tunnels(services.sessions)
         self.consoles = ConsoleLinks()
         services.directory.consoles = self.consoles  # a disable closes their links
+        metrics = services.metrics
+        metrics.gauge("qp_agents_online", "Agents with a control link now", lambda: len(links))
+        metrics.gauge(
+            "qp_preauth_connections",
+            "Control links waiting for their first (authentication) message",
+            lambda: self.gate.waiting,
+        )
+        metrics.gauge_by(
+            "qp_sessions",
+            "Open sessions by state",
+            "state",
+            (s.value for s in State if s is not State.ENDED),
+            lambda: Counter(live.state.value for live in services.sessions.live.values()),
+        )
         self._server: Server | None = None
 
     async def start(self, listen: Listen) -> str:
@@ -109,11 +142,12 @@ class RelayServer:
         if path == "/healthz":
             return ws.respond(HTTPStatus.OK, "ok\n")
         if path == "/readyz":
-            if self.services.sessions.ledger.writable:
+            why = self._not_ready()
+            if why is None:
                 return ws.respond(HTTPStatus.OK, "ready\n")
-            return ws.respond(
-                HTTPStatus.SERVICE_UNAVAILABLE, "not ready: the store refuses writes\n"
-            )
+            return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE, f"not ready: {why}\n")
+        if path == "/metrics":
+            return self._metrics(ws, request)
         if path in ("/v1/agent", "/v1/console"):
             if path == "/v1/console":
                 origins = request.headers.get_all("Origin")
@@ -128,6 +162,7 @@ class RelayServer:
                 return ws.respond(HTTPStatus.BAD_REQUEST, "more than one Authorization header\n")
             if self.tunnels.claim(ws, path, bearer[0] if bearer else "") is None:
                 # Unknown session, wrong, used or expired token: one answer for all.
+                self.services.metrics.auth_failed("tunnel")
                 asyncio.ensure_future(
                     self.services.auditor.refused(
                         "tunnel_refused",
@@ -139,6 +174,26 @@ class RelayServer:
                 return ws.respond(HTTPStatus.FORBIDDEN, "forbidden\n")
             return None
         return ws.respond(HTTPStatus.NOT_FOUND, "not found\n")
+
+    def _not_ready(self) -> str | None:
+        """Why this node should get no traffic now; None when it is ready."""
+        if not self.services.sessions.ledger.writable:
+            return "the store refuses writes"
+        authorities = self.services.sessions.authorities
+        if authorities is None or not authorities.loaded:
+            return "the SSH CA keys are not loaded"
+        return None
+
+    def _metrics(self, ws: ServerConnection, request: Request) -> Response:
+        """The metrics, to allowed peers that did not come through a proxy."""
+        forwarded = any(request.headers.get(h) for h in ("Forwarded", "X-Forwarded-For"))
+        forwarded = forwarded or getattr(ws, "proxied", None) is not None  # a PROXY header
+        if forwarded or not address_allowed(peer(ws), self.services.settings.limits.metrics_allow):
+            return ws.respond(HTTPStatus.FORBIDDEN, "forbidden\n")
+        response = ws.respond(HTTPStatus.OK, self.services.metrics.render().decode())
+        del response.headers["Content-Type"]  # Headers is a multidict: replace, not add
+        response.headers["Content-Type"] = CONTENT_TYPE
+        return response
 
     async def _route(self, ws: ServerConnection) -> None:
         path = ws.request.path if ws.request else ""

@@ -201,7 +201,8 @@ LAYERS = (
     Layer("store",           "relay.store.sqlite relay.store.postgres =relay.store",
                                                       "store.interface model"),
     Layer("settings",        "relay.settings",        "core billing model"),
-    Layer("root",            "relay.app relay.cli relay.help_texts relay.init relay.tls =relay",
+    Layer("root",            "relay.app relay.cli relay.help_texts relay.init relay.ops "
+                             "relay.tls =relay",
                                                       "*"),
 )  # fmt: skip
 

@@ -28,7 +28,8 @@ import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,6 +85,7 @@ class SQLiteBase:
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
         self._write_transactions = 0
+        self.write_observer: Callable[[float, bool], None] | None = None
 
     @property
     def write_transactions(self) -> int:
@@ -107,6 +109,26 @@ class SQLiteBase:
         A write transaction begins IMMEDIATE: it takes the write lock up front, so
         what it reads is still true when it writes, whoever else uses the file. With
         ``write=False`` it is a plain ``BEGIN``: several reads see one state."""
+        if not write:
+            async with self._locked(what, write=False) as db:
+                yield db
+            return
+        began, failed = time.perf_counter(), False
+        try:
+            async with self._locked(what, write=True) as db:
+                yield db
+        except StorageError:  # the database refused (full disk, I/O error, read-only)
+            failed = True
+            raise
+        finally:
+            # A rollback for a reason of ours (a conflict, a check) is no store failure.
+            observer = self.write_observer
+            if observer is not None:
+                observer(time.perf_counter() - began, not failed)
+
+    @contextlib.asynccontextmanager
+    async def _locked(self, what: str, *, write: bool) -> AsyncIterator[aiosqlite.Connection]:
+        """The transaction itself, under the lock (see :meth:`_transaction`)."""
         async with self._lock:
             db = self._connection()
             try:
