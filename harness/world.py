@@ -64,7 +64,7 @@ class World:
         return json.loads(self.qp(*args, "--json", home=home).stdout)
 
     # -- relay ---------------------------------------------------------------------------
-    def init_relay(self, **settings: int) -> str:
+    def init_relay(self, **settings: int | str) -> str:
         """``qp-relay init``, then override ``relay.toml`` keys; the admin token."""
         out = self.run([str(BIN / "qp-relay"), "init", "--data", str(self.relay_data), "--json"])
         self.admin_token = json.loads(out.stdout)["admin_token"]
@@ -107,8 +107,9 @@ class World:
         self.login(token, home=name)
         return token
 
-    def enroll(self, customer: str, name: str) -> tuple[str, Path]:
-        """Enroll an agent ``name`` for ``customer``: its id and data directory."""
+    def enroll(self, customer: str, name: str, *extra: str) -> tuple[str, Path]:
+        """Enroll an agent ``name`` for ``customer`` (``extra``: more ``qp-agent
+        enroll`` options, e.g. ``--ca-file``): its id and data directory."""
         token = self.qp_json("enroll-token", "create", "--customer", customer)["token"]
         data = self.root / "agents" / name
         out = self.run(
@@ -122,6 +123,7 @@ class World:
                 name,
                 "--data",
                 str(data),
+                *extra,
             ]
         )
         agent_id = re.search(r"\((agt-[0-9a-f]+)\)", out.stdout.decode())

@@ -76,6 +76,7 @@ async def console_link(
         raise RemoteProtocolError("expected login")
     token = first.body["token"]
     tech = await services.directory.login(token, gate.client(ws))
+    log.info("console of %s (%s) linked from %s", tech.name, tech.role, gate.client(ws))
     gate.passed(ws)
     await ws.send(encode(Message("login_ok", {"technician": tech.name, "role": tech.role})))
     limit = services.settings.limits.control_max_size
