@@ -12,10 +12,17 @@ import signal
 import ssl
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from relay import help_texts, ops
 from relay.app import Listen, Relay
-from relay.init import SETTINGS_FILE, init_relay, require_initialised, rotate_admin_token
+from relay.init import (
+    SETTINGS_FILE,
+    InitResult,
+    init_relay,
+    require_initialised,
+    rotate_admin_token,
+)
 from relay.settings import load_settings
 from relay.tls import configured, given_files, server_context
 from shared import logs
@@ -143,8 +150,37 @@ def _init(args: argparse.Namespace) -> int:
     print(f"admin token (shown once): {result.admin_token}")
     if result.ca_pin:
         print(f"private CA pin (clients trust the relay with it): --ca-pin {result.ca_pin}")
-    print(f"next: qp-relay serve --data {result.data_dir}")
+    for line in next_steps(result, args.public_url, bool(args.tls_names or given)):
+        print(line)
     return 0
+
+
+def next_steps(result: InitResult, public_url: str, tls: bool) -> list[str]:
+    """What to run after ``init``, complete enough to copy: serve with the right
+    listen address (TLS here, or a proxy in front), log in, add the first customer."""
+    data, url = result.data_dir, public_url.rstrip("/")
+    parsed = urlsplit(url) if url else None
+    default_port = 443 if parsed is not None and parsed.scheme == "wss" else 8443
+    port = (parsed.port if parsed is not None else None) or default_port
+    lines = ["next steps:"]
+    if tls:
+        lines.append(f"  qp-relay serve --data {data} --listen 0.0.0.0:{port}")
+    elif url.startswith("wss://"):
+        lines += [
+            "  # behind a TLS-terminating proxy (deploy/nginx, deploy/caddy); list the proxy",
+            "  # in relay.toml's limits.trusted_proxies, or give --tls-cert/--tls-key",
+            f"  qp-relay serve --data {data} --listen 127.0.0.1:8443",
+        ]
+    else:
+        lines.append(f"  qp-relay serve --data {data} --listen 127.0.0.1:{port}  # loopback only")
+    login = url or f"ws://127.0.0.1:{port}"
+    pin = f" --ca-pin {result.ca_pin}" if result.ca_pin else ""
+    lines += [
+        f"  qp login {login} --token {result.admin_token}{pin}",
+        '  qp customer add "First Customer"',
+        '  qp enroll-token create --customer "First Customer"   # prints the line for the client',
+    ]
+    return lines
 
 
 def _server_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
