@@ -312,7 +312,11 @@ class AgentRunner:
                 # Its certificate would be refused: say why, not "permission denied".
                 log.warning("session %s refused: %s", sid, problem)
                 self.audit.record("clock_skew", sid, problem=problem)
-                await send(Message("session_decline", {"session_id": sid, "reason": problem}))
+                await send(
+                    Message(
+                        "session_decline", {"session_id": sid, "reason": problem, "by": "agent"}
+                    )
+                )
                 return
             # The client's own pin outranks the relay's policy (read now: it may have
             # been set since the link opened).
@@ -325,7 +329,9 @@ class AgentRunner:
                 log.warning("session %s refused: too many SSH logins in progress", sid)
                 self.audit.record("preauth_refused", sid, limit=self.max_preauth_ssh())
                 busy = "the agent has too many SSH logins in progress; try again shortly"
-                await send(Message("session_decline", {"session_id": sid, "reason": busy}))
+                await send(
+                    Message("session_decline", {"session_id": sid, "reason": busy, "by": "agent"})
+                )
                 return
             self._preauth += 1
             in_login = True
@@ -366,7 +372,11 @@ class AgentRunner:
         except Exception as exc:
             log.warning("session %s failed: %s", sid, exc)
             # The relay (and the technician) get a fixed reason; the detail stays here.
-            decline = {"session_id": sid, "reason": "the agent could not start the session"}
+            decline = {
+                "session_id": sid,
+                "reason": "the agent could not start the session",
+                "by": "agent",
+            }
             try:
                 await send(Message("session_decline", decline))
             except Exception as send_exc:

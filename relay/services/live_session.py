@@ -41,6 +41,8 @@ class LiveSession:
     login_mono: float | None = None
     #: Why a limit ended the session, for the technician (the tunnel's close reason).
     end_detail: str = ""
+    #: The agent itself refused the offer (its clock, its limits), not the person.
+    declined_by_agent: bool = False
 
     def wall(self, mono: float) -> datetime:
         """The wall-clock time of monotonic instant ``mono``, by the session's anchor."""

@@ -305,12 +305,16 @@ class SessionManager(ReadsLiveSettings):
         live = self.live.get(session_id)
         return live if live is not None and live.row.agent_id == agent_id else None
 
-    def resolve_offer(self, agent_id: str, session_id: str, decline_reason: str | None) -> None:
-        """The agent answered an offer. Answers for sessions that are not this
+    def resolve_offer(
+        self, agent_id: str, session_id: str, decline_reason: str | None, by_agent: bool = False
+    ) -> None:
+        """The agent answered an offer (``by_agent``: the agent itself refused it,
+        not the person at the machine). Answers for sessions that are not this
         agent's, or not waiting for one, are ignored."""
         live = self._of_agent(agent_id, session_id)
         if live is None or live.state not in ANSWERABLE or live.accepted.done():
             return
+        live.declined_by_agent = by_agent
         live.accepted.set_result(decline_reason)
 
     async def wait_accept(self, live: LiveSession) -> None:
@@ -342,6 +346,8 @@ class SessionManager(ReadsLiveSettings):
             await self.end(live, Event.CONSENT_TIMEOUT)
             raise UnavailableError("the client did not answer the consent request in time")
         await self.end(live, Event.DECLINE)
+        if live.declined_by_agent:
+            raise UnavailableError(f"the client's agent refused the session: {reason[:200]}")
         raise UnavailableError(f"the client declined the session ({reason[:200]})")
 
     async def consent_pending(self, agent_id: str, session_id: str) -> None:

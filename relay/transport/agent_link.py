@@ -131,7 +131,8 @@ async def _accept(linked: Linked, body: dict[str, Any]) -> None:
 
 async def _decline(linked: Linked, body: dict[str, Any]) -> None:
     reason = body["reason"][:200] or "declined"
-    linked.services.sessions.resolve_offer(linked.agent.id, body["session_id"], reason)
+    by_agent = body.get("by") == "agent"
+    linked.services.sessions.resolve_offer(linked.agent.id, body["session_id"], reason, by_agent)
 
 
 async def _consent_pin(linked: Linked, body: dict[str, Any]) -> None:

@@ -108,7 +108,8 @@ SCHEMAS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "customer": (_STR, True),
     },
     "session_accept": {"session_id": (_STR, True)},
-    "session_decline": {"session_id": (_STR, True), "reason": (_STR, True)},
+    # by: "agent" when the agent itself refused (its clock, its limits), not its user.
+    "session_decline": {"session_id": (_STR, True), "reason": (_STR, True), "by": (_STR, False)},
     "session_end": {"session_id": (_STR, True), "reason": (_STR, True)},
     # console link
     "login": {"token": (_STR, True)},

@@ -32,9 +32,9 @@ async def test_an_agent_clock_behind_the_relay_is_named_as_such(world: World) ->
     line = err.decode().strip()
     # About 10 minutes behind; the seconds depend on when the offer arrived.
     assert re.fullmatch(
-        r"qp: the client declined the session \(the clocks differ: the client's clock is "
-        r"(9 min 5\d|10 min 0) s behind the relay's, more than the session certificate "
-        r"allows; set the clock of the client\)",
+        r"qp: the client's agent refused the session: the clocks differ: the client's clock "
+        r"is (9 min 5\d|10 min 0) s behind the relay's, more than the session certificate "
+        r"allows; set the clock of the client",
         line,
     ), line
     (event,) = agent_events(world.root / "agents" / "skew-pc", "clock_skew")
