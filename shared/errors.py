@@ -5,6 +5,7 @@ command-line front ends can print one line for it and exit non-zero::
 
     QPError
     ├── UsageError            the user asked for something malformed
+    │   └── BadRequestError       a console call's parameter is malformed (names it)
     ├── ConfigError           a config or data directory is missing or broken
     ├── NotFoundError         unknown *or forbidden* (callers cannot tell them apart)
     │   └── OutOfScopeError       forbidden: exists, outside the caller's scope (audited)
@@ -33,6 +34,12 @@ class QPError(Exception):
 
 class UsageError(QPError):
     code = "usage"
+
+
+class BadRequestError(UsageError):
+    """A console call's parameter is malformed or out of range; the message names it."""
+
+    code = "bad_request"
 
 
 class ConfigError(QPError):
@@ -86,6 +93,7 @@ _BY_CODE: dict[str, type[QPError]] = {
     cls.code: cls
     for cls in (
         UsageError,
+        BadRequestError,
         ConfigError,
         NotFoundError,
         AuthError,

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from relay.model import Keyset
-from shared.errors import UsageError
+from shared.errors import BadRequestError
 from shared.protocol.messages import MAX_CONTROL_MESSAGE
 
 Params = dict[str, Any]
@@ -42,10 +42,10 @@ def name(params: Params, key: str, required: bool = True, default: str = "") -> 
     """A short string (a name, an id, a key), stripped; non-empty when required."""
     value = params.get(key, default)
     if not isinstance(value, str) or (required and not value.strip()):
-        raise UsageError(f"{key} must be a non-empty string")
+        raise BadRequestError(f"{key} must be a non-empty string")
     value = value.strip()
     if len(value) > MAX_NAME and key not in ("public_key",):
-        raise UsageError(f"{key} is longer than {MAX_NAME} characters")
+        raise BadRequestError(f"{key} is longer than {MAX_NAME} characters")
     return value
 
 
@@ -54,12 +54,12 @@ def text(params: Params, key: str, limit: int = 200, required: bool = False) -> 
     value = params.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise UsageError(f"{key} is required")
+            raise BadRequestError(f"{key} is required")
         return None
     if not isinstance(value, str):
-        raise UsageError(f"{key} must be text")
+        raise BadRequestError(f"{key} must be text")
     if len(value) > limit:
-        raise UsageError(f"{key} is longer than {limit} characters")
+        raise BadRequestError(f"{key} is longer than {limit} characters")
     return value.strip()
 
 
@@ -72,7 +72,7 @@ def whole(params: Params, key: str, default: int, low: int, high: int) -> int:
     """A whole number within ``low``..``high``."""
     value = params.get(key, default)
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise UsageError(f"{key} must be a whole number from {low} to {high}")
+        raise BadRequestError(f"{key} must be a whole number from {low} to {high}")
     return value
 
 
@@ -80,7 +80,7 @@ def offset(params: Params) -> int:
     """Where a paged list goes on (``offset``, default 0)."""
     value = params.get("offset", 0)
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ID:
-        raise UsageError("offset must be a whole number")
+        raise BadRequestError("offset must be a whole number")
     return value
 
 
@@ -90,7 +90,7 @@ def flag(params: Params, key: str, default: bool = False) -> bool:
     if value is None:
         return default
     if not isinstance(value, bool):
-        raise UsageError(f"{key} must be true or false")
+        raise BadRequestError(f"{key} must be true or false")
     return value
 
 
@@ -109,7 +109,7 @@ def names(params: Params, key: str, most: int = 1000) -> list[str]:
         or len(value) > most
         or not all(isinstance(n, str) and len(n) <= MAX_NAME for n in value)
     ):
-        raise UsageError(f"{key} must be a list of at most {most} names")
+        raise BadRequestError(f"{key} must be a list of at most {most} names")
     return value
 
 
@@ -118,7 +118,7 @@ def hours_as_minutes(params: Params, key: str, zero: bool = False) -> int:
     ``zero`` also 0; at most :data:`MAX_HOURS`."""
     value = params.get(key)
     least = "0 or more" if zero else "positive"
-    wrong = UsageError(
+    wrong = BadRequestError(
         f"{key} must be hours, {least}, up to {MAX_HOURS}, that come to whole minutes "
         "(e.g. 10 or 2.5)"
     )
@@ -127,7 +127,7 @@ def hours_as_minutes(params: Params, key: str, zero: bool = False) -> int:
     try:
         hours = Decimal(str(value).strip())
     except InvalidOperation:
-        raise UsageError(f"{key} {str(value)[:40]!r} is not a number") from None
+        raise BadRequestError(f"{key} {str(value)[:40]!r} is not a number") from None
     if not hours.is_finite() or not 0 <= hours <= MAX_HOURS:
         raise wrong
     with localcontext() as exact:
@@ -143,14 +143,14 @@ def month(params: Params, key: str) -> str:
     value = required_text(params, key, limit=20)
     year, _, number = value.partition("-")
     if not (year.isdigit() and len(year) == 4 and number.isdigit() and len(number) == 2):
-        raise UsageError(f"{key} {value!r} should be a month such as 2026-11")
+        raise BadRequestError(f"{key} {value!r} should be a month such as 2026-11")
     _within_years(int(year), key, value)
     return value
 
 
 def _within_years(year: int, key: str, value: str) -> None:
     if not FIRST_YEAR <= year <= LAST_YEAR:
-        raise UsageError(
+        raise BadRequestError(
             f"{key} {value!r} is out of range: give a year from {FIRST_YEAR} to {LAST_YEAR}"
         )
 
@@ -159,11 +159,11 @@ def day(value: str, key: str) -> date:
     """A calendar day written as ``2026-11-03``, from :data:`FIRST_YEAR` to
     :data:`LAST_YEAR`."""
     if not isinstance(value, str):
-        raise UsageError(f"{key} should be a date such as 2026-11-03")
+        raise BadRequestError(f"{key} should be a date such as 2026-11-03")
     try:
         found = date.fromisoformat(value)
     except ValueError:
-        raise UsageError(f"{key} {value!r} should be a date such as 2026-11-03") from None
+        raise BadRequestError(f"{key} {value!r} should be a date such as 2026-11-03") from None
     _within_years(found.year, key, value)
     return found
 
@@ -176,11 +176,13 @@ def moment(value: str, key: str, tz: ZoneInfo) -> datetime:
     refused: only an offset says which moment is meant.
     """
     if not isinstance(value, str):
-        raise UsageError(f"{key} should be a time such as '2026-11-03 14:00'")
+        raise BadRequestError(f"{key} should be a time such as '2026-11-03 14:00'")
     try:
         when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(f"{key} {value!r} should be a time such as '2026-11-03 14:00'") from None
+        raise BadRequestError(
+            f"{key} {value!r} should be a time such as '2026-11-03 14:00'"
+        ) from None
     _within_years(when.year, key, value)
     if when.tzinfo is None:
         when = _local(when, value.strip(), key, tz)
@@ -194,11 +196,11 @@ def _local(wall: datetime, text: str, key: str, tz: ZoneInfo) -> datetime:
     if before == after:
         return first
     if first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == wall:
-        raise UsageError(
+        raise BadRequestError(
             f"{key} {text!r} happens twice in {tz.key} (the clocks go back); give the offset: "
             f"'{text}{before}' for the first, '{text}{after}' for the second"
         )
-    raise UsageError(
+    raise BadRequestError(
         f"{key} {text!r} does not exist in {tz.key} (the clocks go forward); give the "
         f"offset, e.g. '{text}{before}'"
     )
@@ -263,7 +265,7 @@ def _write_cursor(key: tuple[Any, ...]) -> str:
 def _read_cursor(cursor: Any, kinds: Sequence[str]) -> tuple[Any, ...]:
     """The sort key a cursor of :func:`_write_cursor` holds; UsageError if it is
     not one this list gave (wrong shape or types)."""
-    wrong = UsageError("cursor is not one this list gave; start again without it")
+    wrong = BadRequestError("cursor is not one this list gave; start again without it")
     if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR:
         raise wrong
     try:
@@ -275,7 +277,7 @@ def _read_cursor(cursor: Any, kinds: Sequence[str]) -> tuple[Any, ...]:
     return tuple(_key_value(value, kind, wrong) for value, kind in zip(values, kinds, strict=True))
 
 
-def _key_value(value: Any, kind: str, wrong: UsageError) -> Any:
+def _key_value(value: Any, kind: str, wrong: BadRequestError) -> Any:
     if kind == "text" and isinstance(value, str):
         return value
     if kind == "int" and isinstance(value, int) and not isinstance(value, bool):

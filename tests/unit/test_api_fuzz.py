@@ -329,7 +329,7 @@ def test_a_bad_value_is_a_bad_request_naming_the_parameter(tmp_path: Path) -> No
                 try:
                     await call(Context(relay.services, admin), method, params)
                 except UsageError as exc:
-                    if exc.code != UsageError.code or not str(exc).startswith(f"{key} "):
+                    if exc.code != "bad_request" or not str(exc).startswith(f"{key} "):
                         wrong.append(f"{method} {changes}: {exc.code} {exc}")
                 except Exception as exc:
                     wrong.append(f"{method} {changes}: {type(exc).__name__} {exc}")
