@@ -96,6 +96,12 @@ def build_services(
         metrics=metrics,
     )
     book = sessions.timekeeper.book
+    requests = HelpRequests(store, diagnostics, clock, auditor, limits.help_requests_per_agent)
+
+    def reload_requests(_old: Settings, new: Settings) -> None:
+        requests.per_agent = new.limits.help_requests_per_agent
+
+    settings.on_swap(reload_requests)
     return Services(
         relay_id=relay_id,
         clock=clock,
@@ -104,13 +110,7 @@ def build_services(
         sessions=sessions,
         directory=Directory(store, clock, channel, sessions, auditor),
         diagnostics=diagnostics,
-        requests=HelpRequests(
-            store,
-            diagnostics,
-            clock,
-            auditor,
-            limits.help_requests_per_agent,  # read once: restart to change
-        ),
+        requests=requests,
         enrollment=Enrollment(store, clock, settings, authorities, relay_id, auditor),
         entries=TimeEntries(store, clock, settings, book),
         office=Office(store, clock, settings, book, InvoiceTemplates(data_dir)),

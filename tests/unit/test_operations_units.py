@@ -97,3 +97,27 @@ def test_metrics_allow_takes_addresses_and_networks(tmp_path: Path) -> None:
     path.write_text('[limits]\nmetrics_allow = ["10.0.0.0/8", "monitoring"]\n')
     with pytest.raises(ConfigError, match="'monitoring' is not an address or network"):
         load_settings(path)
+
+
+def test_a_reload_changes_the_help_request_limit(tmp_path: Path) -> None:
+    import asyncio
+
+    from relay.app import Relay
+    from relay.init import init_relay
+    from relay.settings import Limits
+
+    init_relay(tmp_path / "relay")
+
+    async def run() -> tuple[int, int]:
+        relay = await Relay.open(tmp_path / "relay")
+        try:
+            before = relay.services.requests.per_agent
+            new = dataclasses.replace(
+                Settings(), limits=dataclasses.replace(Limits(), help_requests_per_agent=3)
+            )
+            relay.services.live.swap(new)
+            return before, relay.services.requests.per_agent
+        finally:
+            await relay.stop()
+
+    assert asyncio.run(run()) == (Limits().help_requests_per_agent, 3)
