@@ -22,6 +22,8 @@ from pathlib import Path
 
 import asyncssh
 
+from shared.errors import RemoteProtocolError
+
 FAILURE, IDENTITIES_ANSWER, SIGN_RESPONSE = 5, 12, 14
 REQUEST_IDENTITIES, SIGN_REQUEST = 11, 13
 MAX_MESSAGE = 256 * 1024
@@ -42,7 +44,7 @@ def socket_prefix(qp_home: Path) -> str:
 def socket_path(qp_home: Path, agent_id: str) -> Path:
     """The key agent socket of one target agent (its id is ``agt-`` and hex)."""
     if not all(c.isalnum() or c == "-" for c in agent_id):
-        raise ValueError(f"unexpected agent id {agent_id!r}")
+        raise RemoteProtocolError(f"the relay named an agent id we cannot use: {agent_id[:40]!r}")
     return Path(f"{socket_prefix(qp_home)}{agent_id}.sock")
 
 

@@ -136,7 +136,13 @@ class World:
         return agent_id.group(1), data
 
     def start_agent(self, data: Path) -> Proc:
-        """``qp-agent run`` on ``data``, once it is connected to the relay."""
+        """``qp-agent run`` on ``data``, once it is connected to the relay. Whoever
+        enrolled it, its diagnostics leave the machine's real gateway alone."""
+        config_path = data / "agent.json"
+        config = json.loads(config_path.read_text())
+        if config.get("diagnostics", {}).get("probe_gateway") is not False:
+            config.setdefault("diagnostics", {})["probe_gateway"] = False
+            config_path.write_text(json.dumps(config))
         agent = self.spawn([str(BIN / "qp-agent"), "run", "--data", str(data)])
         agent.wait_line(r"connected to relay as")
         return agent

@@ -93,23 +93,7 @@ def test_wss_end_to_end_with_a_private_ca(tls_world: tuple[World, Path]) -> None
 
     world.qp("login", world.url, "--token", world.admin_token, "--ca-file", str(cert))
     world.qp("customer", "add", "Acme")
-    token = world.qp_json("enroll-token", "create", "--customer", "Acme")["token"]
-    data = world.root / "agent"
-    world.run(
-        [
-            str(BIN / "qp-agent"),
-            "enroll",
-            world.url,
-            "--token",
-            token,
-            "--name",
-            "pc",
-            "--ca-file",
-            str(cert),
-            "--data",
-            str(data),
-        ]
-    )
+    _, data = world.enroll("Acme", "pc", "--ca-file", str(cert))
     world.start_agent(data)
     out = world.qp("exec", "pc", "--", "echo", "over tls")
     assert out.stdout == b"over tls\n"
